@@ -1,0 +1,283 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { backup } from "./commands/backup.js";
+import { consolidate } from "./commands/consolidate.js";
+import { info } from "./commands/info.js";
+import { list } from "./commands/list.js";
+import { restore } from "./commands/restore.js";
+import { rotate } from "./commands/rotate.js";
+import type { Context } from "./context.js";
+import { EXIT, exitCodeFor, isExpected, UsageError } from "./errors.js";
+import { createRunner } from "./exec.js";
+import { parseDeviceList } from "./libvirt/disk-selection.js";
+import { virsh } from "./libvirt/virsh.js";
+import { defaultLockDir } from "./lock.js";
+import { createLog, type Level, type Log } from "./log.js";
+import * as render from "./render.js";
+
+interface GlobalOptions {
+  connect?: string;
+  json?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+/** What a command hands back: data for --json, text for people (null: nothing to print). */
+interface Output {
+  data: unknown;
+  text: string | null;
+  exitCode?: number;
+}
+
+type Action = (ctx: Context, args: unknown[]) => Promise<Output>;
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    // Commander's own errors (unknown option, missing argument) are usage errors; help/version are not.
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    throw error;
+  }
+}
+
+function buildProgram(): Command {
+  const program = new Command("virtsnap")
+    .description("Backups of libvirt/KVM domains as plain qcow2 chains")
+    .version("0.1.0")
+    .option(
+      "-c, --connect <uri>",
+      "libvirt connection URI (default: $LIBVIRT_DEFAULT_URI or qemu:///system)",
+    )
+    .option("--json", "print exactly one JSON document on stdout")
+    .option("-v, --verbose", "log every command virsh/qemu-img runs (stderr)")
+    .option("-q, --quiet", "print errors only")
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (message, write) => write(message.split("\n")[0] ?? message) });
+
+  const backupDirOption = () =>
+    new Option("-b, --backup-dir <dir>", "backup directory (or $VIRTSNAP_BACKUP_DIR)");
+
+  program
+    .command("backup")
+    .description("take a restore point of one or more domains")
+    .argument("[domain...]", "domains to back up")
+    .addOption(backupDirOption())
+    .option("--all", "every defined domain")
+    .option("--all-running", "every running domain")
+    .addOption(
+      new Option("--mode <mode>", "capture mode")
+        .choices(["auto", "snapshot", "cbt"])
+        .default("auto"),
+    )
+    .addOption(
+      new Option("--level <level>", "backup level")
+        .choices(["auto", "full", "inc", "diff", "copy"])
+        .default("auto"),
+    )
+    .option(
+      "--quiesce",
+      "freeze guest filesystems through the guest agent (fails if it does not answer)",
+    )
+    .option("--include <devs>", "only these disks (comma-separated targets, e.g. vda,vdb)")
+    .option("--exclude <devs>", "skip these disks")
+    .option("--include-raw", "also back up raw images (copied whole every time)")
+    .option("--dry-run", "print what would be done, change nothing")
+    .action(
+      act(program, async (ctx, [domains, o]) => {
+        const opts = o as Record<string, string | boolean | undefined>;
+        const report = await backup(ctx, {
+          domains: domains as string[],
+          all: Boolean(opts.all),
+          allRunning: Boolean(opts.allRunning),
+          backupDir: backupDir(opts.backupDir as string | undefined),
+          mode: opts.mode as "auto",
+          level: opts.level as "auto",
+          quiesce: Boolean(opts.quiesce),
+          filter: {
+            include: parseDeviceList(opts.include as string | undefined),
+            exclude: parseDeviceList(opts.exclude as string | undefined) ?? [],
+            includeRaw: Boolean(opts.includeRaw),
+          },
+          dryRun: Boolean(opts.dryRun),
+        });
+        return {
+          data: report,
+          text: render.renderBackup(report),
+          exitCode: report.ok ? EXIT.ok : EXIT.partial,
+        };
+      }),
+    );
+
+  program
+    .command("list")
+    .description("restore points, chains and sizes")
+    .argument("[domain]")
+    .addOption(backupDirOption())
+    .action(
+      act(program, async (ctx, [domain, o]) => {
+        const opts = o as { backupDir?: string };
+        const name = domain as string | undefined;
+        const result = await list(ctx.log, { domain: name, backupDir: backupDir(opts.backupDir) });
+        const data = name !== undefined ? result[0] : { domains: result };
+        return { data, text: render.renderList(result) };
+      }),
+    );
+
+  program
+    .command("restore")
+    .description("write a point's disks as standalone images plus the domain XML")
+    .argument("<domain>")
+    .addOption(backupDirOption())
+    .option("--point <id>", "point id, or latest", "latest")
+    .requiredOption("--to <dir>", "folder to write the restored disks and XML into")
+    .addOption(
+      new Option("--format <format>", "image format").choices(["qcow2", "raw"]).default("qcow2"),
+    )
+    .option("--disk <devs>", "only these disks (comma-separated targets)")
+    .action(
+      act(program, async (ctx, [domain, o]) => {
+        const opts = o as Record<string, string | undefined>;
+        const report = await restore(ctx, {
+          domain: domain as string,
+          backupDir: backupDir(opts.backupDir),
+          point: opts.point ?? "latest",
+          to: opts.to as string,
+          format: opts.format as "qcow2",
+          disks: parseDeviceList(opts.disk),
+        });
+        return { data: report, text: render.renderRestore(report) };
+      }),
+    );
+
+  program
+    .command("rotate")
+    .description("delete whole chains, oldest first")
+    .argument("<domain>")
+    .addOption(backupDirOption())
+    .requiredOption(
+      "--keep-chains <n>",
+      "how many of the newest chains to keep (>= 1)",
+      positiveInt,
+    )
+    .option("--dry-run", "print what would be removed, change nothing")
+    .action(
+      act(program, async (ctx, [domain, o]) => {
+        const opts = o as { backupDir?: string; keepChains: number; dryRun?: boolean };
+        const report = await rotate(ctx, {
+          domain: domain as string,
+          backupDir: backupDir(opts.backupDir),
+          keepChains: opts.keepChains,
+          dryRun: Boolean(opts.dryRun),
+        });
+        return { data: report, text: render.renderRotate(report) };
+      }),
+    );
+
+  program
+    .command("consolidate")
+    .description("live-chain upkeep: merge frozen virtsnap layers")
+    .argument("<domain>")
+    .addOption(
+      new Option("--method <method>", "commit into the base, or pull into the top")
+        .choices(["commit", "pull"])
+        .default("commit"),
+    )
+    .option(
+      "--all-layers",
+      "also merge the active overlay: back onto the original image (next backup is a full)",
+    )
+    .action(
+      act(program, async (ctx, [domain, o]) => {
+        const opts = o as { method: "commit" | "pull"; allLayers?: boolean };
+        const report = await consolidate(ctx, {
+          domain: domain as string,
+          method: opts.method,
+          allLayers: Boolean(opts.allLayers),
+        });
+        return { data: report, text: render.renderConsolidate(report) };
+      }),
+    );
+
+  program
+    .command("info")
+    .description("capabilities, live chain, last backup")
+    .argument("<domain>")
+    .addOption(backupDirOption())
+    .action(
+      act(program, async (ctx, [domain, o]) => {
+        const opts = o as { backupDir?: string };
+        const dir = opts.backupDir ?? process.env.VIRTSNAP_BACKUP_DIR;
+        const report = await info(ctx, { domain: domain as string, backupDir: dir });
+        return { data: report, text: render.renderInfo(report) };
+      }),
+    );
+
+  return program;
+}
+
+function backupDir(value: string | undefined): string {
+  const dir = value ?? process.env.VIRTSNAP_BACKUP_DIR;
+  if (!dir) throw new UsageError("no backup directory: give -b DIR or set VIRTSNAP_BACKUP_DIR");
+  return dir;
+}
+
+function positiveInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("expected a whole number");
+  return Number(value);
+}
+
+/** Wraps a command: builds its context, prints its output, maps errors to exit codes. */
+function act(program: Command, action: Action) {
+  return async (...args: unknown[]) => {
+    const global = program.opts<GlobalOptions>();
+    const level: Level = global.quiet ? "error" : global.verbose ? "debug" : "info";
+    const log = createLog({
+      level,
+      write: (line) => process.stderr.write(`${line}\n`),
+      tty: Boolean(process.stderr.isTTY),
+    });
+    const uri = global.connect ?? process.env.LIBVIRT_DEFAULT_URI ?? "qemu:///system";
+    const abort = new AbortController();
+    const onSignal = (signal: string) => {
+      log.error(`${signal}: stopping; cleaning up first`);
+      abort.abort();
+    };
+    process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+    const ctx: Context = {
+      run: createRunner(log),
+      log,
+      virsh: virsh(uri),
+      uri,
+      lockDir: defaultLockDir(process.env),
+      now: () => new Date(),
+      signal: abort.signal,
+    };
+    try {
+      const output = await action(ctx, args.slice(0, -1));
+      if (global.json) process.stdout.write(`${JSON.stringify(output.data, null, 2)}\n`);
+      else if (output.text !== null && !global.quiet) process.stdout.write(`${output.text}\n`);
+      process.exitCode = output.exitCode ?? EXIT.ok;
+    } catch (error) {
+      reportError(log, error, Boolean(global.json));
+    } finally {
+      process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    }
+  };
+}
+
+function reportError(log: Log, error: unknown, json: boolean): void {
+  const exitCode = exitCodeFor(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (isExpected(error)) log.error(message.split("\n")[0] ?? message);
+  else
+    log.error(
+      `internal error (a bug in virtsnap): ${error instanceof Error ? error.stack : message}`,
+    );
+  if (json) process.stdout.write(`${JSON.stringify({ error: message, exitCode })}\n`);
+  process.exitCode = exitCode;
+}

@@ -1,0 +1,46 @@
+import type { Context } from "../context.js";
+import { UsageError } from "../errors.js";
+import { checkDomainName, readDomain } from "../libvirt/domain.js";
+import { lockDomain } from "../lock.js";
+import { consolidateDisk, type DiskOutcome, type Method } from "../snapshot/consolidate.js";
+
+export interface ConsolidateOptions {
+  domain: string;
+  method: Method;
+  allLayers: boolean;
+}
+
+export interface ConsolidateReport {
+  domain: string;
+  disks: DiskOutcome[];
+}
+
+/**
+ * Live-chain upkeep. Default: merge frozen virtsnap layers so each disk is `own image <- active
+ * overlay` (the next backup stays incremental). --all-layers: back onto the own image alone.
+ */
+export async function consolidate(
+  ctx: Context,
+  options: ConsolidateOptions,
+): Promise<ConsolidateReport> {
+  checkDomainName(options.domain);
+  if (options.allLayers && options.method === "pull") {
+    throw new UsageError(
+      "--all-layers merges into the domain's own image, which only --method commit can do",
+    );
+  }
+  const domain = await readDomain(ctx.run, ctx.virsh, options.domain);
+  const release = await lockDomain(ctx.lockDir, ctx.uri, domain.name, "consolidate", ctx.log);
+  try {
+    const disks = domain.disks.filter((d) => d.device === "disk" && d.type === "file" && d.source);
+    const outcomes: DiskOutcome[] = [];
+    for (const disk of disks) {
+      const outcome = await consolidateDisk(ctx, domain, disk, options.method, options.allLayers);
+      ctx.log.info(`disk ${disk.target}: ${[...outcome.after].reverse().join(" <- ")}`);
+      outcomes.push(outcome);
+    }
+    return { domain: domain.name, disks: outcomes };
+  } finally {
+    await release();
+  }
+}

@@ -1,0 +1,50 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Context } from "../context.js";
+import { UsageError } from "../errors.js";
+import { checkDomainName } from "../libvirt/domain.js";
+import { lockDomain } from "../lock.js";
+import { withoutChains, writeCatalog } from "../repo/catalog.js";
+import { isPointId } from "../repo/paths.js";
+import { existingRepo } from "./repo-access.js";
+
+export interface RotateOptions {
+  domain: string;
+  backupDir: string;
+  keepChains: number;
+  dryRun: boolean;
+}
+
+export interface RotateReport {
+  domain: string;
+  removed: string[];
+  kept: string[];
+}
+
+/** Deletes whole chains, oldest first, keeping the newest `keepChains` (never fewer than one). */
+export async function rotate(ctx: Context, options: RotateOptions): Promise<RotateReport> {
+  if (!Number.isInteger(options.keepChains) || options.keepChains < 1) {
+    throw new UsageError("--keep-chains must be a whole number of at least 1");
+  }
+  checkDomainName(options.domain);
+  const release = options.dryRun
+    ? async () => {}
+    : await lockDomain(ctx.lockDir, ctx.uri, options.domain, "rotate", ctx.log);
+  try {
+    const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
+    const chains = catalog.chains.map((c) => c.id);
+    const removed = chains.slice(0, Math.max(0, chains.length - options.keepChains));
+    const kept = chains.slice(removed.length);
+    if (options.dryRun || removed.length === 0) return { domain: options.domain, removed, kept };
+    // Catalog first: a crash between the two steps leaves unlisted files, never a listed point without files.
+    await writeCatalog(dir, withoutChains(catalog, new Set(removed)));
+    for (const id of removed) {
+      if (!isPointId(id)) continue;
+      ctx.log.info(`removing chain ${id}`);
+      await fs.rm(path.join(dir, id), { recursive: true, force: true });
+    }
+    return { domain: options.domain, removed, kept };
+  } finally {
+    await release();
+  }
+}

@@ -1,0 +1,15 @@
+import type { Run } from "./exec.js";
+import type { Virsh } from "./libvirt/virsh.js";
+import type { Log } from "./log.js";
+
+/** Everything a command needs from the outside world, passed explicitly (only cli.ts reads process.*). */
+export interface Context {
+  run: Run;
+  log: Log;
+  virsh: Virsh;
+  uri: string;
+  lockDir: string;
+  now: () => Date;
+  /** Aborted on SIGINT/SIGTERM: long copies stop, clean-up steps still run. */
+  signal: AbortSignal;
+}

@@ -1,0 +1,87 @@
+import { execa } from "execa";
+import { CommandError, OperationError } from "./errors.js";
+import type { Log } from "./log.js";
+
+/** A program to run, as plain data: builders in src/libvirt and src/qemu return these. */
+export interface Cmd {
+  file: string;
+  args: string[];
+  /** Whether running it changes a domain, an image or the repository. */
+  mutates: boolean;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Copies pass the run's abort signal; clean-up steps do not, so they still run after Ctrl-C. */
+  signal?: AbortSignal | undefined;
+}
+
+export type Run = (cmd: Cmd, options?: RunOptions) => Promise<RunResult>;
+
+/** Shell-like rendering for logs and error messages only; nothing is ever run through a shell. */
+export function showCmd(cmd: Cmd): string {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
+  return [cmd.file, ...cmd.args].map(quote).join(" ");
+}
+
+/** The one place virtsnap starts programs: argument arrays, C locale, debug log, stderr in errors. */
+export function createRunner(log: Log): Run {
+  return async (cmd, options = {}) => {
+    options.signal?.throwIfAborted();
+    log.debug(`${cmd.mutates ? "!" : "$"} ${showCmd(cmd)}`);
+    const result = await execa(cmd.file, cmd.args, {
+      ...(options.signal ? { cancelSignal: options.signal } : {}),
+      reject: false,
+      stdin: "ignore",
+      env: { LC_ALL: "C" },
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    if (result.isCanceled) throw new OperationError(`interrupted while running ${cmd.file}`);
+    if (result.failed) throw toCommandError(cmd, result);
+    return { stdout: result.stdout, stderr: result.stderr };
+  };
+}
+
+interface Failure {
+  code?: string | undefined;
+  exitCode?: number | undefined;
+  signal?: string | undefined;
+  stderr: string;
+  originalMessage?: string | undefined;
+}
+
+function toCommandError(cmd: Cmd, result: Failure): CommandError {
+  if (result.code === "ENOENT") {
+    return new CommandError(
+      `${cmd.file} is not installed (or not on PATH)`,
+      cmd.file,
+      "",
+      undefined,
+    );
+  }
+  const stderr = result.stderr.trim();
+  const reason =
+    firstErrorLine(stderr) ??
+    (result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`);
+  return new CommandError(
+    `${cmd.file} ${cmd.args[0] ?? ""}: ${reason}`,
+    cmd.file,
+    stderr,
+    result.exitCode,
+  );
+}
+
+/** virsh and qemu-img print "error: ..." lines; the most specific one is usually the last. */
+function firstErrorLine(stderr: string): string | undefined {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const errors = lines.filter((l) => /^error:/i.test(l));
+  const line = errors.at(-1) ?? lines.at(-1);
+  return line?.replace(/^error:\s*/i, "");
+}

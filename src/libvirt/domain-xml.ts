@@ -1,0 +1,79 @@
+import xml2js from "xml2js";
+import type { Disk, DiskDevice } from "../types.js";
+
+// xml2js' object form of libvirt XML: attributes under "$", children as arrays.
+type Node = { $?: Record<string, string>; _?: string; [child: string]: unknown };
+
+export interface DomainXml {
+  name: string;
+  uuid: string;
+  disks: Disk[];
+}
+
+export async function parseXml(xml: string): Promise<Node> {
+  return (await xml2js.parseStringPromise(xml)) as Node;
+}
+
+function children(node: Node | undefined, name: string): Node[] {
+  const value = node?.[name];
+  return Array.isArray(value) ? (value as Node[]) : [];
+}
+
+function text(node: Node | undefined, name: string): string | undefined {
+  const first = children(node, name)[0] as unknown;
+  if (typeof first === "string") return first;
+  return (first as Node | undefined)?._;
+}
+
+function diskNodes(root: Node): Node[] {
+  const domain = root.domain as Node | undefined;
+  return children(children(domain, "devices")[0], "disk");
+}
+
+export async function parseDomainXml(xml: string): Promise<DomainXml> {
+  const root = await parseXml(xml);
+  const domain = root.domain as Node | undefined;
+  if (!domain) throw new Error("not a libvirt domain XML (no <domain> element)");
+  return {
+    name: text(domain, "name") ?? "",
+    uuid: text(domain, "uuid") ?? "",
+    disks: diskNodes(root).map(toDisk),
+  };
+}
+
+function toDisk(node: Node): Disk {
+  const source = children(node, "source")[0]?.$;
+  return {
+    target: children(node, "target")[0]?.$?.dev ?? "",
+    device: (node.$?.device ?? "disk") as DiskDevice,
+    type: node.$?.type ?? "file",
+    source: source?.file ?? source?.dev ?? source?.name,
+    format: children(node, "driver")[0]?.$?.type,
+    readonly: children(node, "readonly").length > 0,
+  };
+}
+
+/**
+ * The domain XML with some disks pointing at new files. <backingStore> is dropped so libvirt reads
+ * the chain from the image header: a stale <backingStore> wins over the header (LAB.md).
+ */
+export async function withDiskSources(
+  xml: string,
+  sources: ReadonlyMap<string, { file: string; format: string }>,
+): Promise<string> {
+  const root = await parseXml(xml);
+  for (const disk of diskNodes(root)) {
+    const target = children(disk, "target")[0]?.$?.dev ?? "";
+    const replacement = sources.get(target);
+    if (!replacement) continue;
+    disk.$ = { ...disk.$, type: "file" };
+    disk.source = [{ $: { file: replacement.file } }];
+    const driver = children(disk, "driver")[0];
+    disk.driver = [{ ...driver, $: { ...driver?.$, name: "qemu", type: replacement.format } }];
+    delete disk.backingStore;
+  }
+  return new xml2js.Builder({
+    headless: true,
+    renderOpts: { pretty: true, indent: "  ", newline: "\n" },
+  }).buildObject(root);
+}

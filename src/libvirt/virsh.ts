@@ -1,0 +1,89 @@
+import type { Cmd } from "../exec.js";
+
+/** virsh command builders: plain data, run by src/exec.ts. `uri` is libvirt's connection URI. */
+export function virsh(uri: string) {
+  const read = (...args: string[]): Cmd => ({
+    file: "virsh",
+    args: ["-c", uri, ...args],
+    mutates: false,
+  });
+  const write = (...args: string[]): Cmd => ({
+    file: "virsh",
+    args: ["-c", uri, ...args],
+    mutates: true,
+  });
+  return {
+    version: () => read("version"),
+    capabilitiesOfDomains: () => read("domcapabilities"),
+    listNames: (onlyRunning: boolean) =>
+      read("list", onlyRunning ? "--state-running" : "--all", "--name"),
+    domState: (domain: string) => read("domstate", "--domain", domain),
+    dumpXml: (domain: string, inactive = false) =>
+      inactive
+        ? read("dumpxml", "--inactive", "--domain", domain)
+        : read("dumpxml", "--domain", domain),
+    define: (xmlFile: string) => write("define", "--file", xmlFile),
+
+    /** External disk-only snapshot; libvirt keeps no snapshot metadata, virtsnap's catalog does. */
+    snapshotDiskOnly: (domain: string, specs: DiskSpec[], quiesce: boolean) =>
+      write(
+        "snapshot-create-as",
+        "--domain",
+        domain,
+        "--disk-only",
+        "--atomic",
+        "--no-metadata",
+        ...(quiesce ? ["--quiesce"] : []),
+        ...specs.flatMap((s) => ["--diskspec", diskSpec(s)]),
+      ),
+
+    /** Commit the layers from `top` down to just above `base` into `base` (top is not the active layer). */
+    blockCommit: (domain: string, target: string, top: string, base: string) =>
+      write(
+        "blockcommit",
+        "--domain",
+        domain,
+        "--path",
+        target,
+        "--top",
+        top,
+        "--base",
+        base,
+        "--wait",
+        "--delete",
+      ),
+
+    /** Commit the active layer (and all below it down to `base`) into `base`, then pivot QEMU onto `base`. */
+    blockCommitActive: (domain: string, target: string, base: string) =>
+      write(
+        "blockcommit",
+        "--domain",
+        domain,
+        "--path",
+        target,
+        "--active",
+        "--pivot",
+        "--base",
+        base,
+        "--wait",
+        "--delete",
+      ),
+
+    /** Pull the data of every layer above `base` into the active layer. */
+    blockPull: (domain: string, target: string, base: string) =>
+      write("blockpull", "--domain", domain, "--path", target, "--base", base, "--wait"),
+  };
+}
+
+export type Virsh = ReturnType<typeof virsh>;
+
+export type DiskSpec = { target: string; overlay: string } | { target: string; skip: true };
+
+/**
+ * virsh splits --diskspec on commas, and a literal comma is written twice (virsh(1), snapshot-create-as),
+ * so a path with a comma still names the right file.
+ */
+export function diskSpec(spec: DiskSpec): string {
+  if ("skip" in spec) return `${spec.target},snapshot=no`;
+  return `${spec.target},snapshot=external,driver=qcow2,file=${spec.overlay.replaceAll(",", ",,")}`;
+}

@@ -1,0 +1,72 @@
+import type { Cmd } from "../exec.js";
+import type { Layer } from "../types.js";
+
+const read = (...args: string[]): Cmd => ({ file: "qemu-img", args, mutates: false });
+const write = (...args: string[]): Cmd => ({ file: "qemu-img", args, mutates: true });
+
+/**
+ * qemu-img builders. `shared` (-U) reads an image a running QEMU holds: only safe for layers that
+ * a snapshot has frozen, never for the active one (QEMU may still cache its writes, LAB.md).
+ */
+export const qemuImg = {
+  chain: (top: string) => read("info", "-U", "--backing-chain", "--output=json", top),
+
+  createOverlay: (file: string, backing: string, backingFormat: string) =>
+    write("create", "-q", "-f", "qcow2", "-F", backingFormat, "-b", backing, file),
+
+  /** A standalone thin qcow2 copy of everything `source` shows through its backing chain. */
+  flatten: (source: string, target: string, shared: boolean) =>
+    write("convert", ...(shared ? ["-U"] : []), "-W", "-m", "8", "-O", "qcow2", source, target),
+
+  convert: (source: string, target: string, format: "qcow2" | "raw") =>
+    write("convert", "-W", "-m", "8", "-O", format, source, target),
+
+  /** Rewrite only the backing link in the header (the data already is a delta on top of it). */
+  relink: (file: string, backing: string, backingFormat: string) =>
+    write("rebase", "-u", "-F", backingFormat, "-b", backing, file),
+
+  /** Safe rebase: copies into `file` whatever differs between its old and new backing (an offline pull). */
+  rebaseSafe: (file: string, backing: string, backingFormat: string) =>
+    write("rebase", "-F", backingFormat, "-b", backing, file),
+
+  /** Offline commit of `top` and the layers below it down to `base`, into `base`. */
+  commit: (top: string, base: string) => write("commit", "-q", "-b", base, top),
+
+  check: (file: string) => read("check", "--output=json", file),
+};
+
+interface InfoJson {
+  filename: string;
+  format: string;
+  "virtual-size": number;
+  "actual-size"?: number;
+  "full-backing-filename"?: string;
+  "format-specific"?: { type: string; data?: { compat?: string } };
+}
+
+export function parseChain(json: string): Layer[] {
+  const infos = JSON.parse(json) as InfoJson[];
+  return infos.map((info) => ({
+    file: info.filename,
+    format: info.format,
+    virtualSize: info["virtual-size"],
+    actualSize: info["actual-size"] ?? 0,
+    backing: info["full-backing-filename"],
+    compat: info["format-specific"]?.data?.compat,
+  }));
+}
+
+export interface CheckResult {
+  corruptions: number;
+  leaks: number;
+  checkErrors: number;
+}
+
+export function parseCheck(json: string): CheckResult {
+  const r = JSON.parse(json) as { corruptions?: number; leaks?: number; "check-errors"?: number };
+  return {
+    corruptions: r.corruptions ?? 0,
+    leaks: r.leaks ?? 0,
+    checkErrors: r["check-errors"] ?? 0,
+  };
+}

@@ -1,0 +1,97 @@
+import type { BackupReport } from "./commands/backup.js";
+import type { ConsolidateReport } from "./commands/consolidate.js";
+import type { InfoReport } from "./commands/info.js";
+import type { DomainPoints } from "./commands/list.js";
+import type { RestoreReport } from "./commands/restore.js";
+import type { RotateReport } from "./commands/rotate.js";
+
+/** Human-readable text for each command's report; --json prints the report itself instead. */
+
+export function size(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+export function renderBackup(report: BackupReport): string {
+  return report.domains
+    .map((r) => {
+      if (r.status === "failed") return `${r.domain}: FAILED: ${r.error}`;
+      const disks = (r.disks ?? []).map((d) => `${d.target} ${d.level}`).join(", ");
+      if (r.status === "planned")
+        return `${r.domain}: would take point ${r.point} (${r.level}, chain ${r.chain}): ${disks}`;
+      return `${r.domain}: point ${r.point} (${r.level}, chain ${r.chain}): ${disks}; ${size(r.bytes ?? 0)} in ${r.seconds.toFixed(1)} s`;
+    })
+    .join("\n");
+}
+
+export function renderList(domains: DomainPoints[]): string {
+  if (domains.length === 0) return "no backups";
+  return domains
+    .map(({ domain, points }) => {
+      const rows = [["POINT", "LEVEL", "MODE", "CHAIN", "DISKS", "SIZE", "QUIESCED"]];
+      for (const p of points) {
+        const bytes = p.disks.reduce((sum, d) => sum + d.bytes, 0);
+        const disks = p.disks.map((d) => d.target).join(",");
+        rows.push([p.id, p.level, p.mode, p.chain, disks, size(bytes), p.quiesced ? "yes" : "no"]);
+      }
+      return `${domain}: ${points.length} point(s)\n${table(rows)}`;
+    })
+    .join("\n\n");
+}
+
+export function renderRestore(report: RestoreReport): string {
+  const lines = report.files.map((f) => `${f.target}: ${f.file}`);
+  return [
+    `restored ${report.domain} at ${report.point}:`,
+    ...lines,
+    `domain XML: ${report.xml}`,
+  ].join("\n");
+}
+
+export function renderRotate(report: RotateReport): string {
+  const removed = report.removed.length > 0 ? report.removed.join(", ") : "none";
+  return `${report.domain}: removed chains: ${removed}; kept: ${report.kept.join(", ")}`;
+}
+
+export function renderConsolidate(report: ConsolidateReport): string {
+  return report.disks
+    .map((d) => `${report.domain} ${d.target}: ${[...d.after].reverse().join(" <- ")}`)
+    .join("\n");
+}
+
+export function renderInfo(report: InfoReport): string {
+  const lines = [
+    `domain:     ${report.domain} (${report.uuid})`,
+    `state:      ${report.active ? "running" : "shut off"}`,
+    `libvirt:    ${report.libvirt ?? "unknown"}; hypervisor: ${report.hypervisor ?? "unknown"}`,
+    `cbt:        ${report.cbtSupported ? "supported (virsh backup-begin)" : "not supported"}`,
+  ];
+  for (const disk of report.disks) {
+    const chain = [...disk.chain]
+      .reverse()
+      .map((l) => `${l.file} [${l.format}${l.virtsnap ? ", virtsnap" : ""}]`)
+      .join(" <- ");
+    lines.push(`disk ${disk.target} (${disk.device}, ${disk.type}): ${chain || "-"}`);
+  }
+  const last = report.lastPoint;
+  lines.push(`last point: ${last ? `${last.id} (${last.level}, ${last.mode})` : "none"}`);
+  return lines.join("\n");
+}

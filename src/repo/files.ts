@@ -1,0 +1,55 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { PARTIAL } from "./paths.js";
+
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
+export async function makeDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+}
+
+/** Flush a file and then its folder, so a rename that follows survives a power cut. */
+export async function fsyncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  await fsyncFile(dir);
+}
+
+/** `<file>.partial` is fsynced, made 0600 and renamed to `<file>`: a reader never sees half a file. */
+export async function commitPartial(file: string): Promise<void> {
+  const partial = file + PARTIAL;
+  await fs.chmod(partial, FILE_MODE);
+  await fsyncFile(partial);
+  await fs.rename(partial, file);
+  await fsyncDir(path.dirname(file));
+}
+
+export async function writeFileAtomic(file: string, data: string): Promise<void> {
+  await fs.writeFile(file + PARTIAL, data, { mode: FILE_MODE });
+  await commitPartial(file);
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) {
+    hash.update(chunk as Buffer);
+  }
+  return hash.digest("hex");
+}
+
+export async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}

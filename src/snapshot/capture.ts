@@ -1,0 +1,191 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Context } from "../context.js";
+import { describeIoError, OperationError } from "../errors.js";
+import { defineWithSources } from "../libvirt/define.js";
+import { qemuImg } from "../qemu/qemu-img.js";
+import { withPoint, writeCatalog } from "../repo/catalog.js";
+import { makeDir, writeFileAtomic } from "../repo/files.js";
+import { domainXmlFile, PARTIAL } from "../repo/paths.js";
+import { finishPointFile } from "../repo/point-file.js";
+import type { Catalog, Domain, PointDisk, RestorePoint } from "../types.js";
+import { commitFrozenLayers } from "./consolidate.js";
+import type { DiskJob, SnapshotPlan } from "./plan.js";
+
+export interface Repo {
+  /** Absolute path of DIR/<domain>. */
+  dir: string;
+  catalog: Catalog;
+}
+
+/**
+ * One snapshot-mode run (DESIGN.md, "Snapshot mode, one run"): freeze the top layers, copy them into
+ * the repository, commit the catalog, then commit the frozen layers back so the live chain stays
+ * `own image <- one overlay`. If anything fails before the catalog is written, the new overlays are
+ * merged back and the domain is exactly as before the run.
+ */
+export async function snapshotBackup(
+  ctx: Context,
+  domain: Domain,
+  plan: SnapshotPlan,
+  repo: Repo,
+  quiesce: boolean,
+): Promise<RestorePoint> {
+  const inactiveXml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
+  await prepareChainDir(repo.dir, plan.chain);
+  const time = ctx.now().toISOString();
+  await freeze(ctx, domain, plan, inactiveXml, quiesce);
+  let point: RestorePoint;
+  try {
+    const disks: PointDisk[] = [];
+    for (const job of plan.jobs) disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job));
+    await writeFileAtomic(
+      path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
+      inactiveXml,
+    );
+    point = {
+      id: plan.pointId,
+      time,
+      mode: "snapshot",
+      level: plan.level,
+      chain: plan.chain,
+      parent: plan.parent?.id ?? null,
+      quiesced: quiesce,
+      disks,
+    };
+    await writeCatalog(repo.dir, withPoint(repo.catalog, point));
+  } catch (error) {
+    ctx.log.error(`backup of '${domain.name}' failed; putting the disks back as they were`);
+    await removeNewFiles(repo.dir, plan);
+    await thaw(ctx, domain, plan, inactiveXml);
+    throw error;
+  }
+  ctx.log.info(`point ${point.id} (${point.level}) saved`);
+  await shortenLiveChains(ctx, domain, plan, point);
+  return point;
+}
+
+async function prepareChainDir(domainDir: string, chain: string): Promise<void> {
+  const dir = path.join(domainDir, chain);
+  try {
+    await makeDir(dir);
+    await fs.access(dir, fs.constants.W_OK);
+  } catch (error) {
+    throw describeIoError(error, `cannot write backups into ${dir}`);
+  }
+}
+
+/** Every selected disk gets a new overlay on top; the layer below it is frozen from now on. */
+async function freeze(
+  ctx: Context,
+  domain: Domain,
+  plan: SnapshotPlan,
+  inactiveXml: string,
+  quiesce: boolean,
+) {
+  const chosen = new Set(plan.jobs.map((j) => j.target));
+  if (domain.active) {
+    // A disk left out of --diskspec still gets an overlay libvirt names itself (LAB.md): list them all.
+    const specs = [
+      ...plan.jobs.map((j) => ({ target: j.target, overlay: j.overlay })),
+      ...domain.disks
+        .filter((d) => !chosen.has(d.target))
+        .map((d) => ({ target: d.target, skip: true as const })),
+    ];
+    await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, quiesce));
+    return;
+  }
+  // Shut off: qemu-img makes the overlays (libvirt's own offline snapshot takes 8-13 s, LAB.md).
+  for (const job of plan.jobs)
+    await ctx.run(qemuImg.createOverlay(job.overlay, job.frozen.file, job.frozen.format));
+  const sources = new Map(plan.jobs.map((j) => [j.target, { file: j.overlay, format: "qcow2" }]));
+  await defineWithSources(ctx, inactiveXml, sources);
+}
+
+/** Undo `freeze`: merge each new overlay back into the layer below it (uncancellable). */
+async function thaw(
+  ctx: Context,
+  domain: Domain,
+  plan: SnapshotPlan,
+  inactiveXml: string,
+): Promise<void> {
+  for (const job of plan.jobs) {
+    try {
+      if (domain.active) {
+        await ctx.run(ctx.virsh.blockCommitActive(domain.name, job.target, job.frozen.file));
+      } else {
+        await ctx.run(qemuImg.commit(job.overlay, job.frozen.file));
+        await fs.rm(job.overlay, { force: true });
+      }
+    } catch (error) {
+      ctx.log.error(
+        `disk ${job.target}: could not merge ${job.overlay} back: ${(error as Error).message}`,
+      );
+    }
+  }
+  if (!domain.active) {
+    const sources = new Map(
+      plan.jobs.map((j) => [j.target, { file: j.frozen.file, format: j.frozen.format }]),
+    );
+    await defineWithSources(ctx, inactiveXml, sources);
+  }
+}
+
+/** full: a thin flattened copy of the frozen chain; inc: the frozen overlay itself, relinked to the parent. */
+async function copyFrozenLayer(
+  ctx: Context,
+  domain: Domain,
+  domainDir: string,
+  job: DiskJob,
+): Promise<PointDisk> {
+  const file = path.join(domainDir, job.file);
+  const partial = file + PARTIAL;
+  ctx.log.info(
+    `disk ${job.target}: copying ${job.level === "inc" ? "changes" : "all data"} to ${job.file}`,
+  );
+  if (job.level === "inc" && job.backing) {
+    try {
+      await fs.copyFile(job.frozen.file, partial);
+    } catch (error) {
+      throw describeIoError(error, `disk ${job.target}: copy to ${partial} failed`);
+    }
+    await ctx.run(qemuImg.relink(partial, job.backing, "qcow2"), { signal: ctx.signal });
+  } else {
+    await ctx.run(qemuImg.flatten(job.frozen.file, partial, domain.active), { signal: ctx.signal });
+  }
+  return finishPointFile(ctx, domainDir, job.file, job.target, job.frozen.virtualSize);
+}
+
+async function removeNewFiles(domainDir: string, plan: SnapshotPlan): Promise<void> {
+  for (const job of plan.jobs) {
+    const file = path.join(domainDir, job.file);
+    await fs.rm(file + PARTIAL, { force: true });
+    await fs.rm(file, { force: true });
+  }
+  await fs.rm(path.join(domainDir, domainXmlFile(plan.chain, plan.pointId)), { force: true });
+  if (plan.level === "full") await fs.rmdir(path.join(domainDir, plan.chain)).catch(() => {});
+}
+
+/** After the point is safe: commit what the snapshot froze back into the own image. */
+async function shortenLiveChains(
+  ctx: Context,
+  domain: Domain,
+  plan: SnapshotPlan,
+  point: RestorePoint,
+) {
+  const failed: string[] = [];
+  for (const job of plan.jobs) {
+    if (job.frozen.file === job.own.file) continue;
+    try {
+      await commitFrozenLayers(ctx, domain, job.target, job.chain, job.overlay);
+    } catch (error) {
+      ctx.log.error(`disk ${job.target}: ${(error as Error).message}`);
+      failed.push(job.target);
+    }
+  }
+  if (failed.length > 0) {
+    throw new OperationError(
+      `point ${point.id} is saved, but the live chain of ${failed.join(", ")} is still long: run 'virtsnap consolidate ${domain.name}'`,
+    );
+  }
+}

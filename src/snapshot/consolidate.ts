@@ -1,0 +1,112 @@
+import fs from "node:fs/promises";
+import type { Context } from "../context.js";
+import { OperationError } from "../errors.js";
+import { defineWithSources } from "../libvirt/define.js";
+import { overlaysOf, ownImage, readChain, top } from "../qemu/live-chain.js";
+import { qemuImg } from "../qemu/qemu-img.js";
+import type { Chain, Disk, Domain, Layer } from "../types.js";
+
+export type Method = "commit" | "pull";
+
+export interface DiskOutcome {
+  target: string;
+  before: string[];
+  after: string[];
+}
+
+/**
+ * Brings one disk back to `own image <- active overlay` (or, with allLayers, to the own image alone).
+ * Only layers virtsnap created are merged or deleted; the own image and what lies below it stay put.
+ */
+export async function consolidateDisk(
+  ctx: Context,
+  domain: Domain,
+  disk: Disk,
+  method: Method,
+  allLayers: boolean,
+): Promise<DiskOutcome> {
+  const chain = await readChain(ctx.run, disk);
+  const own = ownImage(chain);
+  const overlays = overlaysOf(chain);
+  if (allLayers) {
+    if (overlays.length > 0) await mergeAllIntoOwn(ctx, domain, chain, own);
+  } else if (overlays.length > 1) {
+    if (method === "commit") await commitBelowActive(ctx, domain, chain, own);
+    else await pullIntoActive(ctx, domain, chain, own);
+  }
+  const after = await readChain(ctx.run, {
+    ...disk,
+    source: allLayers ? own.file : top(chain).file,
+  });
+  await removeUnlinked(overlays, after);
+  return { target: disk.target, before: files(chain), after: files(after) };
+}
+
+/** The backup's upkeep step: `active` was just created above `frozenChain`, whose top is now frozen. */
+export async function commitFrozenLayers(
+  ctx: Context,
+  domain: Domain,
+  target: string,
+  frozenChain: Chain,
+  active: string,
+): Promise<void> {
+  const disk: Disk = {
+    target,
+    device: "disk",
+    type: "file",
+    source: active,
+    format: "qcow2",
+    readonly: false,
+  };
+  const outcome = await consolidateDisk(ctx, domain, disk, "commit", false);
+  if (outcome.after.length !== frozenChain.layers.length - overlaysOf(frozenChain).length + 1) {
+    throw new OperationError(
+      `live chain is ${[...outcome.after].reverse().join(" <- ")}, expected own image <- one overlay`,
+    );
+  }
+}
+
+async function commitBelowActive(ctx: Context, domain: Domain, chain: Chain, own: Layer) {
+  const active = top(chain);
+  const frozenTop = chain.layers[1] as Layer;
+  if (domain.active) {
+    await ctx.run(ctx.virsh.blockCommit(domain.name, chain.target, frozenTop.file, own.file));
+    return;
+  }
+  await ctx.run(qemuImg.commit(frozenTop.file, own.file));
+  // The active overlay's data is a delta on top of frozenTop, which now lives inside own.
+  await ctx.run(qemuImg.relink(active.file, own.file, own.format));
+}
+
+async function pullIntoActive(ctx: Context, domain: Domain, chain: Chain, own: Layer) {
+  const active = top(chain);
+  if (domain.active) {
+    await ctx.run(ctx.virsh.blockPull(domain.name, chain.target, own.file));
+    return;
+  }
+  await ctx.run(qemuImg.rebaseSafe(active.file, own.file, own.format));
+}
+
+async function mergeAllIntoOwn(ctx: Context, domain: Domain, chain: Chain, own: Layer) {
+  if (domain.active) {
+    await ctx.run(ctx.virsh.blockCommitActive(domain.name, chain.target, own.file));
+    return;
+  }
+  await ctx.run(qemuImg.commit(top(chain).file, own.file));
+  const xml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
+  await defineWithSources(
+    ctx,
+    xml,
+    new Map([[chain.target, { file: own.file, format: own.format }]]),
+  );
+}
+
+/** Deletes virtsnap overlays that are no longer part of the live chain (libvirt's --delete may leave some). */
+async function removeUnlinked(overlays: Layer[], after: Chain): Promise<void> {
+  const live = new Set(files(after));
+  for (const layer of overlays) if (!live.has(layer.file)) await fs.rm(layer.file, { force: true });
+}
+
+function files(chain: Chain): string[] {
+  return chain.layers.map((l) => l.file);
+}

@@ -1,0 +1,80 @@
+/** What virsh tells about a domain, reduced to what a backup needs. */
+export interface Domain {
+  name: string;
+  uuid: string;
+  /** true when QEMU runs (also paused): live snapshot and block jobs; false: offline qemu-img path. */
+  active: boolean;
+  disks: Disk[];
+  /** The XML the model was read from, saved with every point. */
+  xml: string;
+}
+
+export type DiskDevice = "disk" | "cdrom" | "floppy" | "lun";
+
+export interface Disk {
+  /** Target device name (vda, sdb): the disk's identity in the catalog. */
+  target: string;
+  device: DiskDevice;
+  /** libvirt's disk type: file, block, network, volume, ... */
+  type: string;
+  /** The top image QEMU writes to (libvirt's <source file>), if any. */
+  source: string | undefined;
+  /** Image format of the top layer (driver type): qcow2, raw, ... */
+  format: string | undefined;
+  readonly: boolean;
+}
+
+/** One layer of a live backing chain, top first (from qemu-img info --backing-chain). */
+export interface Layer {
+  file: string;
+  format: string;
+  virtualSize: number;
+  /** Bytes the file takes on disk. */
+  actualSize: number;
+  backing: string | undefined;
+  /** qcow2 compat level ("1.1" = v3, "0.10" = v2); undefined for raw. */
+  compat: string | undefined;
+}
+
+/** A disk's live chain: layers[0] is what QEMU writes to. */
+export interface Chain {
+  target: string;
+  layers: Layer[];
+}
+
+export type Mode = "snapshot" | "cbt";
+export type Level = "full" | "inc" | "diff" | "copy";
+
+export interface PointDisk {
+  target: string;
+  /** Relative to the domain's folder: <chain>/<target>.<point>.<level>.qcow2 */
+  file: string;
+  format: "qcow2";
+  virtualSize: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface RestorePoint {
+  id: string;
+  time: string;
+  mode: Mode;
+  level: Level;
+  chain: string;
+  parent: string | null;
+  quiesced: boolean;
+  disks: PointDisk[];
+}
+
+export interface ChainRecord {
+  id: string;
+  mode: Mode;
+}
+
+export interface Catalog {
+  format: 1;
+  domain: { name: string; uuid: string };
+  chains: ChainRecord[];
+  /** Oldest first. */
+  points: RestorePoint[];
+}
