@@ -1,0 +1,257 @@
+/**
+ * The test lab: throwaway TCG domains on the real libvirtd, known writes into their disks, and the
+ * expected image of each disk rebuilt offline from the same writes (shared/LAB.md).
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+
+export const IMAGES = "/var/lib/libvirt/images";
+const BIN = fileURLToPath(new URL("../../../bin/virtsnap.js", import.meta.url));
+
+export interface Result {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export async function sh(file: string, args: string[]): Promise<Result> {
+  const r = await execa(file, args, { reject: false, env: { LC_ALL: "C" }, stdin: "ignore" });
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+}
+
+/** Like sh, but a failure is a broken lab, not a test result. */
+export async function must(file: string, args: string[]): Promise<string> {
+  const r = await sh(file, args);
+  if (r.exitCode !== 0)
+    throw new Error(`${file} ${args.join(" ")} failed (${r.exitCode}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs the CLI exactly as a user would. */
+export async function virtsnap(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const r = await execa("node", [BIN, ...args], {
+    reject: false,
+    env: { ...env },
+    stdin: "ignore",
+  });
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+}
+
+export function uniqueName(prefix = "vst"): string {
+  return `${prefix}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+export async function tempDir(prefix = "virtsnap-test-"): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** `qemu-img compare` is the oracle: identical guest-visible content, whatever the formats. */
+export async function identical(expected: string, actual: string): Promise<boolean> {
+  const r = await sh("qemu-img", ["compare", "-U", expected, actual]);
+  if (r.exitCode > 1) throw new Error(`qemu-img compare failed: ${r.stderr}`);
+  return r.exitCode === 0;
+}
+
+export interface LabDisk {
+  target: string;
+  format: "qcow2" | "raw";
+  sizeMiB: number;
+  /** qcow2 compat level: "1.1" (v3, default) or "0.10" (v2). */
+  compat?: "1.1" | "0.10";
+  /** File name inside the domain's folder (default: <target>.<format>). */
+  file?: string;
+}
+
+export interface LabDomainOptions {
+  name?: string;
+  disks: LabDisk[];
+  cdrom?: boolean;
+  /** Sub-folder for the images inside the domain's folder (to test paths with spaces). */
+  subdir?: string;
+  start?: boolean;
+}
+
+interface Write {
+  pattern: number;
+  offset: number;
+  length: number;
+}
+
+const MiB = 1024 * 1024;
+
+function xmlEscape(s: string): string {
+  return s
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;");
+}
+
+export class LabDomain {
+  private readonly writes = new Map<string, Write[]>();
+
+  private constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly disks: (LabDisk & { path: string })[],
+  ) {
+    for (const d of disks) this.writes.set(d.target, []);
+  }
+
+  static async create(options: LabDomainOptions): Promise<LabDomain> {
+    const name = options.name ?? uniqueName();
+    const dir = path.join(IMAGES, `vst-${randomBytes(4).toString("hex")}`);
+    const imageDir = options.subdir ? path.join(dir, options.subdir) : dir;
+    await fs.mkdir(imageDir, { recursive: true });
+    const disks = options.disks.map((d) => ({
+      ...d,
+      path: path.join(imageDir, d.file ?? `${d.target}.${d.format}`),
+    }));
+    const domain = new LabDomain(name, dir, disks);
+    try {
+      for (const d of disks) {
+        const opts = d.format === "qcow2" ? ["-o", `compat=${d.compat ?? "1.1"}`] : [];
+        await must("qemu-img", ["create", "-q", "-f", d.format, ...opts, d.path, `${d.sizeMiB}M`]);
+      }
+      const xmlFile = path.join(dir, "domain.xml");
+      await fs.writeFile(xmlFile, domain.xml(Boolean(options.cdrom)));
+      await must("virsh", ["define", "--file", xmlFile]);
+      if (options.start !== false) await domain.start();
+    } catch (error) {
+      await domain.destroy();
+      throw error;
+    }
+    return domain;
+  }
+
+  private xml(cdrom: boolean): string {
+    const disks = this.disks.map(
+      (d) => `<disk type='file' device='disk'><driver name='qemu' type='${d.format}'/>
+        <source file='${xmlEscape(d.path)}'/><target dev='${d.target}' bus='virtio'/></disk>`,
+    );
+    if (cdrom)
+      disks.push(
+        `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>`,
+      );
+    return `<domain type='qemu'><name>${xmlEscape(this.name)}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+      <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${disks.join("\n")}</devices></domain>`;
+  }
+
+  async start(): Promise<void> {
+    await must("virsh", ["start", "--domain", this.name]);
+  }
+
+  /** No guest OS to shut down cleanly; SIGTERM makes QEMU flush and exit (destroy --graceful). */
+  async stop(): Promise<void> {
+    await must("virsh", ["destroy", "--graceful", "--domain", this.name]);
+  }
+
+  async state(): Promise<string> {
+    return (await must("virsh", ["domstate", "--domain", this.name])).trim();
+  }
+
+  /** Writes `length` bytes of `pattern` at `offset` into the disk as the guest would. */
+  async write(
+    target: string,
+    pattern: number,
+    offsetMiB: number,
+    lengthMiB: number,
+  ): Promise<void> {
+    const w = { pattern, offset: offsetMiB * MiB, length: lengthMiB * MiB };
+    const io = `write -P 0x${pattern.toString(16)} ${w.offset} ${w.length}`;
+    if ((await this.state()) === "running") {
+      const alias = await this.alias(target);
+      const out = await must("virsh", [
+        "qemu-monitor-command",
+        "--hmp",
+        "--domain",
+        this.name,
+        `qemu-io -d /machine/peripheral/${alias}/virtio-backend "${io}"`,
+      ]);
+      if (out.trim() !== "") throw new Error(`qemu-io via HMP said: ${out}`);
+    } else {
+      const top = await this.source(target);
+      const format = JSON.parse(await must("qemu-img", ["info", "--output=json", top]))
+        .format as string;
+      await must("qemu-io", ["-f", format, top, "-c", io]);
+    }
+    this.writes.get(target)?.push(w);
+  }
+
+  /** How many writes each disk has had: pass it to expectedImage to get the content at that moment. */
+  mark(): Map<string, number> {
+    return new Map([...this.writes].map(([t, w]) => [t, w.length]));
+  }
+
+  /** A fresh image holding exactly the writes made up to `mark` (default: all of them). */
+  async expectedImage(target: string, into: string, mark?: Map<string, number>): Promise<string> {
+    const disk = this.disks.find((d) => d.target === target);
+    if (!disk) throw new Error(`no lab disk ${target}`);
+    const writes = (this.writes.get(target) ?? []).slice(0, mark?.get(target));
+    const file = path.join(into, `expected-${target}-${writes.length}.qcow2`);
+    await must("qemu-img", ["create", "-q", "-f", "qcow2", file, `${disk.sizeMiB}M`]);
+    const cmds = writes.flatMap((w) => [
+      "-c",
+      `write -P 0x${w.pattern.toString(16)} ${w.offset} ${w.length}`,
+    ]);
+    if (cmds.length > 0) await must("qemu-io", ["-f", "qcow2", file, ...cmds]);
+    return file;
+  }
+
+  private async alias(target: string): Promise<string> {
+    const xml = await must("virsh", ["dumpxml", "--domain", this.name]);
+    const disk = xml.split("<disk ").find((d) => d.includes(`dev='${target}'`));
+    const alias = /<alias name='([^']+)'/.exec(disk ?? "")?.[1];
+    if (!alias) throw new Error(`no alias for ${target}`);
+    return alias;
+  }
+
+  /** The file libvirt points the disk at now (the top of its live chain). */
+  async source(target: string): Promise<string> {
+    const xml = await must("virsh", ["dumpxml", "--inactive", "--domain", this.name]);
+    const disk = xml.split("<disk ").find((d) => d.includes(`dev='${target}'`));
+    const file = /<source file='([^']+)'/.exec(disk ?? "")?.[1];
+    if (!file) throw new Error(`no source for ${target}`);
+    return file
+      .replace(/&apos;/g, "'")
+      .replace(/&quot;/g, '"')
+      .replace(/&amp;/g, "&")
+      .replace(/&lt;/g, "<")
+      .replace(/&gt;/g, ">");
+  }
+
+  /** The disk's live chain, top first, as qemu-img sees it. */
+  async chain(target: string): Promise<string[]> {
+    const top = await this.source(target);
+    const info = JSON.parse(
+      await must("qemu-img", ["info", "-U", "--backing-chain", "--output=json", top]),
+    ) as { filename: string }[];
+    return info.map((i) => i.filename);
+  }
+
+  /** virtsnap overlays lying anywhere in the domain's folder. */
+  async overlayFiles(): Promise<string[]> {
+    const entries = await fs.readdir(this.dir, { recursive: true });
+    return entries
+      .filter((e) => /\.virtsnap-\d{8}T\d{6}Z\.qcow2$/.test(e))
+      .map((e) => path.join(this.dir, e));
+  }
+
+  /** Always safe to call: ends QEMU, removes the definition and every file of the domain. */
+  async destroy(): Promise<void> {
+    await sh("virsh", ["destroy", "--domain", this.name]);
+    await sh("virsh", [
+      "undefine",
+      "--domain",
+      this.name,
+      "--checkpoints-metadata",
+      "--snapshots-metadata",
+    ]);
+    await fs.rm(this.dir, { recursive: true, force: true });
+  }
+}
