@@ -1,12 +1,12 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
-import { OperationError, UsageError } from "../errors.js";
+import { describeIoError, OperationError, UsageError } from "../errors.js";
 import { withDiskSources } from "../libvirt/domain-xml.js";
 import { lockDomain } from "../lock.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { findPoint } from "../repo/catalog.js";
-import { exists, fsyncFile, makeDir, writeFileAtomic } from "../repo/files.js";
+import { exists, fsyncFile, makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
 import type { PointDisk, RestorePoint } from "../types.js";
 import { existingRepo } from "./repo-access.js";
@@ -29,7 +29,8 @@ export interface RestoreReport {
 
 /**
  * Writes each disk of a point as a standalone image into `to`, plus the domain XML pointing at them.
- * Reads the repository only; never writes over an existing file.
+ * Reads the repository only; never writes over an existing file. The XML keeps the original name and
+ * uuid: defining it as is replaces the original domain's definition.
  */
 export async function restore(ctx: Context, options: RestoreOptions): Promise<RestoreReport> {
   const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
@@ -49,7 +50,9 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     if (await exists(file))
       throw new UsageError(`${file} already exists; restore never overwrites files`);
   }
-  await makeDir(to);
+  await makeWritableDir(to).catch((error) => {
+    throw describeIoError(error, `cannot write into ${to}`);
+  });
   const release = await lockDomain(ctx.lockDir, ctx.uri, options.domain, "restore", ctx.log);
   try {
     for (const { disk, file } of outputs) {
@@ -63,7 +66,11 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     const sources = new Map(
       outputs.map((o) => [o.disk.target, { file: o.file, format: options.format }]),
     );
-    await writeFileAtomic(xmlFile, await withDiskSources(savedXml, sources));
+    // Disks not restored are left out: the XML must never point a new domain at a live image.
+    await writeFileAtomic(
+      xmlFile,
+      await withDiskSources(savedXml, sources, { dropOtherDisks: true }),
+    );
   } finally {
     await release();
   }

@@ -41,10 +41,14 @@ export async function parseDomainXml(xml: string): Promise<DomainXml> {
   };
 }
 
+function targetOf(disk: Node): string {
+  return children(disk, "target")[0]?.$?.dev ?? "";
+}
+
 function toDisk(node: Node): Disk {
   const source = children(node, "source")[0]?.$;
   return {
-    target: children(node, "target")[0]?.$?.dev ?? "",
+    target: targetOf(node),
     device: (node.$?.device ?? "disk") as DiskDevice,
     type: node.$?.type ?? "file",
     source: source?.file ?? source?.dev ?? source?.name,
@@ -60,11 +64,18 @@ function toDisk(node: Node): Disk {
 export async function withDiskSources(
   xml: string,
   sources: ReadonlyMap<string, { file: string; format: string }>,
+  options: { dropOtherDisks?: boolean } = {},
 ): Promise<string> {
   const root = await parseXml(xml);
+  if (options.dropOtherDisks) {
+    const devices = children(root.domain as Node, "devices")[0];
+    if (devices)
+      devices.disk = diskNodes(root).filter(
+        (d) => d.$?.device !== "disk" || sources.has(targetOf(d)),
+      );
+  }
   for (const disk of diskNodes(root)) {
-    const target = children(disk, "target")[0]?.$?.dev ?? "";
-    const replacement = sources.get(target);
+    const replacement = sources.get(targetOf(disk));
     if (!replacement) continue;
     disk.$ = { ...disk.$, type: "file" };
     disk.source = [{ $: { file: replacement.file } }];

@@ -11,6 +11,19 @@ export async function makeDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
 }
 
+/**
+ * Creates `dir` (0700) and proves it writable. The check runs on the nearest existing ancestor
+ * first, because a recursive mkdir on a read-only filesystem reports ENOENT instead of EROFS.
+ */
+export async function makeWritableDir(dir: string): Promise<void> {
+  let existing = dir;
+  while (!(await exists(existing)) && path.dirname(existing) !== existing)
+    existing = path.dirname(existing);
+  await fs.access(existing, fs.constants.W_OK);
+  await makeDir(dir);
+  await fs.access(dir, fs.constants.W_OK);
+}
+
 /** Flush a file and then its folder, so a rename that follows survives a power cut. */
 export async function fsyncFile(file: string): Promise<void> {
   const handle = await fs.open(file, "r");

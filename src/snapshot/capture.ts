@@ -5,7 +5,7 @@ import { describeIoError, OperationError } from "../errors.js";
 import { defineWithSources } from "../libvirt/define.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
-import { makeDir, writeFileAtomic } from "../repo/files.js";
+import { makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
 import type { Catalog, Domain, PointDisk, RestorePoint } from "../types.js";
@@ -68,8 +68,7 @@ export async function snapshotBackup(
 async function prepareChainDir(domainDir: string, chain: string): Promise<void> {
   const dir = path.join(domainDir, chain);
   try {
-    await makeDir(dir);
-    await fs.access(dir, fs.constants.W_OK);
+    await makeWritableDir(dir);
   } catch (error) {
     throw describeIoError(error, `cannot write backups into ${dir}`);
   }
