@@ -6,7 +6,7 @@ import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
 import { ownImage, readChain } from "../qemu/live-chain.js";
 import { emptyCatalog, readCatalog } from "../repo/catalog.js";
-import { domainDir, nextPointId } from "../repo/paths.js";
+import { domainDir, nextPointId, parseOverlay } from "../repo/paths.js";
 import { snapshotBackup } from "../snapshot/capture.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
 import type { Catalog, Chain, Domain } from "../types.js";
@@ -150,8 +150,14 @@ async function chooseDisks(ctx: Context, domain: Domain, filter: DiskFilter) {
   }
   for (const s of skipped) {
     const disk = domain.disks.find((d) => d.target === s.target);
-    if (disk?.device === "disk")
-      ctx.log.warn(`${domain.name}: skipping disk ${s.target}: ${s.reason}`);
+    if (disk?.device !== "disk") continue;
+    ctx.log.warn(`${domain.name}: skipping disk ${s.target}: ${s.reason}`);
+    // An overlay from an earlier run keeps growing while nothing backs the disk up any more.
+    if (disk.source && parseOverlay(disk.source)) {
+      ctx.log.warn(
+        `${domain.name}: disk ${s.target} still runs on ${disk.source}; 'virtsnap consolidate --all-layers' merges it`,
+      );
+    }
   }
   if (chains.length === 0)
     throw new OperationError(`domain '${domain.name}' has no disk to back up`);

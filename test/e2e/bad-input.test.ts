@@ -53,6 +53,27 @@ describe("bad input and hostile conditions", () => {
     assert.match(oneLine(r.stderr), new RegExp(`domain '${name}' does not exist`));
   });
 
+  it("several domains, one unknown: the others are backed up, exit 3, the summary names the failure", async () => {
+    const missing = uniqueName("nosuch");
+    const dir = path.join(work, "fleet");
+    const r = await virtsnap(["--json", "backup", vm.name, missing, "-b", dir]);
+    assert.equal(r.exitCode, 3, r.stderr);
+    const report = JSON.parse(r.stdout) as {
+      ok: boolean;
+      domains: { domain: string; status: string; error?: string }[];
+    };
+    assert.equal(report.ok, false);
+    assert.deepEqual(
+      report.domains.map((d) => [d.domain, d.status]),
+      [
+        [vm.name, "ok"],
+        [missing, "failed"],
+      ],
+    );
+    assert.match(report.domains[1]?.error ?? "", /does not exist/);
+    assert.equal(await catalogPoints(dir, vm.name), 1);
+  });
+
   it("usage errors: exit 2 (no backup dir, bad --keep-chains, unknown option)", async () => {
     const noDir = await virtsnap(["backup", vm.name], { VIRTSNAP_BACKUP_DIR: "" });
     assert.equal(noDir.exitCode, 2);
@@ -83,7 +104,8 @@ describe("bad input and hostile conditions", () => {
     assert.equal(r.exitCode, 1);
     assert.match(r.stderr, /No space left on device/);
     assert.deepEqual(await vm.chain("vda"), before, "live chain is as before the run");
-    assert.deepEqual(await vm.overlayFiles(), []);
+    const overlaysBefore = before.filter((f) => f.includes(".virtsnap-"));
+    assert.deepEqual(await vm.overlayFiles(), overlaysBefore, "the run's new overlay is gone");
     assert.equal(await catalogPoints(small, vm.name), 0);
     const left = await fs.readdir(small, { recursive: true });
     assert.deepEqual(

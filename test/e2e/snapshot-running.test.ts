@@ -121,6 +121,13 @@ describe("snapshot mode, running domain: 2 qcow2 + raw + cdrom", () => {
 
     await vm.write("vda", 0x12, 4, 2);
     await vm.write("vda", 0x13, 200, 1);
+    const chainBefore = await vm.chain("vda");
+    const dry = await virtsnap(["--json", "backup", vm.name, "-b", backupDir, "--dry-run"]);
+    assert.equal(dry.exitCode, 0, dry.stderr);
+    const plan = JSON.parse(dry.stdout) as { domains: { status: string; level: string }[] };
+    assert.deepEqual([plan.domains[0]?.status, plan.domains[0]?.level], ["planned", "inc"]);
+    assert.deepEqual(await vm.chain("vda"), chainBefore, "--dry-run changed the live chain");
+    assert.equal((await listPoints(backupDir, vm.name)).length, 1, "--dry-run added a point");
     const second = await backupAndCheck();
     await vm.write("vdb", 0x22, 0, 1);
     const third = await backupAndCheck();
