@@ -68,11 +68,20 @@ function toCommandError(cmd: Cmd, result: Failure): CommandError {
     firstErrorLine(stderr) ??
     (result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`);
   return new CommandError(
-    `${cmd.file} ${cmd.args[0] ?? ""}: ${reason}`,
+    `${cmd.file} ${subcommand(cmd.args)}: ${reason}`,
     cmd.file,
     stderr,
     result.exitCode,
   );
+}
+
+/** The first word that is not an option: `virsh -c URI backup-begin ...` -> backup-begin. */
+function subcommand(args: string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "-c") i++;
+    else if (!args[i]?.startsWith("-")) return args[i] ?? "";
+  }
+  return "";
 }
 
 /** virsh and qemu-img print "error: ..." lines; the most specific one is usually the last. */

@@ -78,3 +78,10 @@ export interface Catalog {
   /** Oldest first. */
   points: RestorePoint[];
 }
+
+/** A domain's folder in the backup directory and its catalog as read at the start of a run. */
+export interface Repository {
+  /** Absolute path of DIR/<domain>. */
+  dir: string;
+  catalog: Catalog;
+}

@@ -1,15 +1,20 @@
+import fs from "node:fs/promises";
 import path from "node:path";
+import { cbtBackup } from "../cbt/capture.js";
+import { planCbt } from "../cbt/plan.js";
 import type { Context } from "../context.js";
-import { OperationError, UsageError } from "../errors.js";
+import { describeIoError, OperationError, UsageError } from "../errors.js";
 import { type DiskFilter, rawSkip, type Skipped, selectDisks } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
-import { ownImage, readChain } from "../qemu/live-chain.js";
+import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
 import { emptyCatalog, readCatalog } from "../repo/catalog.js";
+import { exists } from "../repo/files.js";
 import { domainDir, nextPointId, parseOverlay } from "../repo/paths.js";
 import { snapshotBackup } from "../snapshot/capture.js";
+import { consolidateDisk } from "../snapshot/consolidate.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
-import type { Catalog, Chain, Domain } from "../types.js";
+import type { Catalog, Chain, Domain, Mode, Repository, RestorePoint } from "../types.js";
 
 export type ModeOption = "auto" | "snapshot" | "cbt";
 export type LevelOption = "auto" | "full" | "inc" | "diff" | "copy";
@@ -29,6 +34,7 @@ export interface BackupOptions {
 export interface DomainResult {
   domain: string;
   status: "ok" | "failed" | "planned";
+  mode?: Mode;
   point?: string;
   level?: string;
   chain?: string;
@@ -77,10 +83,8 @@ function checkOptions(options: BackupOptions): void {
     throw new UsageError(
       "name the domains to back up, or give --all or --all-running (one of them)",
     );
-  if (options.mode === "cbt")
-    throw new UsageError("--mode cbt is not implemented yet; use --mode snapshot");
-  if (options.level === "diff" || options.level === "copy") {
-    throw new UsageError(`--level ${options.level} needs cbt mode, which is not implemented yet`);
+  if (options.mode === "snapshot" && (options.level === "diff" || options.level === "copy")) {
+    throw new UsageError(`--level ${options.level} needs --mode cbt (or auto)`);
   }
   for (const name of options.domains) checkDomainName(name);
 }
@@ -106,26 +110,117 @@ async function backupDomain(
     ? async () => {}
     : await lockDomain(ctx.lockDir, ctx.uri, name, "backup", ctx.log);
   try {
-    const catalog = await catalogFor(dir, domain);
+    await ensureBackupRoot(options.backupDir);
+    const repo = { dir, catalog: await catalogFor(dir, domain) };
     const { chains, skipped } = await chooseDisks(ctx, domain, options.filter);
-    const plan = planFor(catalog, chains, ctx.now(), options.level);
-    const result = {
-      domain: name,
-      skipped,
-      chain: plan.chain,
-      level: plan.level,
-      disks: describeJobs(plan),
-    };
+    const mode = await resolveMode(ctx, options.mode, chains);
+    const capture = prepareCapture(ctx, domain, repo, chains, mode, options);
+    const { plan } = capture;
+    const disks = plan.jobs.map((j) => ({ target: j.target, level: j.level, file: j.file }));
+    const result = { domain: name, mode, skipped, chain: plan.chain, level: plan.level, disks };
     if (options.dryRun) return { ...result, status: "planned", point: plan.pointId, seconds: 0 };
-    ctx.log.info(
-      `${name}: ${plan.level} backup of ${plan.jobs.map((j) => j.target).join(", ")} as point ${plan.pointId}`,
-    );
-    const point = await snapshotBackup(ctx, domain, plan, { dir, catalog }, options.quiesce);
+    const targets = plan.jobs.map((j) => j.target).join(", ");
+    ctx.log.info(`${name}: ${mode} ${plan.level} backup of ${targets} as point ${plan.pointId}`);
+    const point = await capture.run();
     const bytes = point.disks.reduce((sum, d) => sum + d.bytes, 0);
     const seconds = (ctx.now().getTime() - started) / 1000;
-    return { ...result, status: "ok", point: point.id, bytes, seconds };
+    const done = { level: point.level, chain: point.chain, point: point.id, bytes, seconds };
+    return { ...result, ...done, status: "ok" };
   } finally {
     await release();
+  }
+}
+
+interface Capture {
+  plan: {
+    pointId: string;
+    chain: string;
+    level: string;
+    jobs: { target: string; level: string; file: string }[];
+  };
+  run: () => Promise<RestorePoint>;
+}
+
+function prepareCapture(
+  ctx: Context,
+  domain: Domain,
+  repo: Repository,
+  chains: Chain[],
+  mode: Mode,
+  options: BackupOptions,
+): Capture {
+  const pointId = nextPointId(
+    ctx.now(),
+    repo.catalog.points.map((p) => p.id),
+  );
+  if (mode === "snapshot") {
+    const plan = snapshotPlan(repo.catalog, chains, pointId, options.level);
+    return { plan, run: () => snapshotBackup(ctx, domain, plan, repo, options.quiesce) };
+  }
+  const plan = planCbt(repo.catalog, chains, pointId, options.level);
+  const fullInstead = () => planCbt(repo.catalog, chains, pointId, "full");
+  const run = async () => {
+    await leaveSnapshotOverlays(ctx, domain, chains);
+    return cbtBackup(ctx, domain, plan, repo, options.quiesce ? "required" : "try", fullInstead);
+  };
+  return { plan, run };
+}
+
+/**
+ * auto: cbt where libvirt offers the backup API and every qcow2 disk is v3 (persistent bitmaps
+ * need compat 1.1), else snapshot. An explicit --mode cbt that cannot work is refused.
+ */
+async function resolveMode(ctx: Context, option: ModeOption, chains: Chain[]): Promise<Mode> {
+  if (option === "snapshot") return "snapshot";
+  const caps = (await ctx.run(ctx.virsh.capabilitiesOfDomains())).stdout;
+  const hostCbt = /<backup supported='yes'\/>/.test(caps);
+  const v2 = chains
+    .filter((c) => ownImage(c).format === "qcow2" && ownImage(c).compat !== "1.1")
+    .map((c) => c.target);
+  if (option === "cbt") {
+    if (!hostCbt) {
+      throw new OperationError(
+        "this host's libvirt/QEMU has no backup support; use --mode snapshot",
+      );
+    }
+    if (v2.length > 0) {
+      throw new OperationError(
+        `${v2.join(", ")}: qcow2 v2 (compat 0.10) cannot hold bitmaps; use --mode snapshot or 'qemu-img amend -o compat=1.1'`,
+      );
+    }
+    return "cbt";
+  }
+  if (hostCbt && v2.length === 0) return "cbt";
+  ctx.log.info(
+    hostCbt
+      ? `${v2.join(", ")}: qcow2 v2, using snapshot mode`
+      : "no backup API here: using snapshot mode",
+  );
+  return "snapshot";
+}
+
+/** cbt keeps bitmaps in the image QEMU writes to: move disks off overlays a snapshot-mode run left. */
+async function leaveSnapshotOverlays(ctx: Context, domain: Domain, chains: Chain[]): Promise<void> {
+  for (const chain of chains) {
+    const disk = domain.disks.find((d) => d.target === chain.target);
+    if (!disk || overlaysOf(chain).length === 0) continue;
+    ctx.log.info(
+      `${domain.name}: merging disk ${chain.target}'s snapshot-mode overlay before a cbt backup`,
+    );
+    await consolidateDisk(ctx, domain, disk, "commit", true);
+  }
+}
+
+/**
+ * A backup dir virtsnap creates itself is 0711: nothing in it can be listed, but QEMU can reach
+ * the domain folders below it, which cbt's push-mode jobs need (see cbt/qemu-access.ts).
+ */
+async function ensureBackupRoot(backupDir: string): Promise<void> {
+  if (await exists(backupDir)) return;
+  try {
+    await fs.mkdir(backupDir, { recursive: true, mode: 0o711 });
+  } catch (error) {
+    throw describeIoError(error, `cannot create backup dir ${backupDir}`);
   }
 }
 
@@ -164,11 +259,14 @@ async function chooseDisks(ctx: Context, domain: Domain, filter: DiskFilter) {
   return { chains, skipped };
 }
 
-function planFor(catalog: Catalog, chains: Chain[], now: Date, level: LevelOption): SnapshotPlan {
-  const pointId = nextPointId(
-    now,
-    catalog.points.map((p) => p.id),
-  );
+function snapshotPlan(
+  catalog: Catalog,
+  chains: Chain[],
+  pointId: string,
+  level: LevelOption,
+): SnapshotPlan {
+  if (level === "diff" || level === "copy")
+    throw new UsageError(`--level ${level} needs --mode cbt`);
   const plan = planSnapshot(catalog, chains, pointId, level === "full");
   if (level === "inc" && plan.level !== "inc") {
     throw new OperationError(
@@ -176,8 +274,4 @@ function planFor(catalog: Catalog, chains: Chain[], now: Date, level: LevelOptio
     );
   }
   return plan;
-}
-
-function describeJobs(plan: SnapshotPlan) {
-  return plan.jobs.map((j) => ({ target: j.target, level: j.level, file: j.file }));
 }

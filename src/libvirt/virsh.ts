@@ -69,6 +69,44 @@ export function virsh(uri: string) {
         "--delete",
       ),
 
+    startPaused: (domain: string) => write("start", "--paused", "--domain", domain),
+    /** SIGTERM to QEMU: it flushes and persists dirty bitmaps before it exits (LAB.md). */
+    stopGraceful: (domain: string) => write("destroy", "--graceful", "--domain", domain),
+    fsFreeze: (domain: string) => write("domfsfreeze", "--domain", domain),
+    fsThaw: (domain: string) => write("domfsthaw", "--domain", domain),
+
+    /** Push-mode backup into files virtsnap pre-created (so an incremental is a chain link already). */
+    backupBegin: (domain: string, backupXml: string, checkpointXml: string | undefined) =>
+      write(
+        "backup-begin",
+        "--domain",
+        domain,
+        "--backupxml",
+        backupXml,
+        ...(checkpointXml ? ["--checkpointxml", checkpointXml] : []),
+        "--reuse-external",
+      ),
+    jobInfo: (domain: string) => read("domjobinfo", "--domain", domain),
+    /** Reading the completed job's record also clears it, so the next read starts clean. */
+    completedJobInfo: (domain: string) => read("domjobinfo", "--domain", domain, "--completed"),
+    jobAbort: (domain: string) => write("domjobabort", "--domain", domain),
+
+    checkpointNames: (domain: string) => read("checkpoint-list", "--domain", domain, "--name"),
+    checkpointXml: (domain: string, name: string) =>
+      read("checkpoint-dumpxml", "--domain", domain, "--checkpointname", name),
+    checkpointRedefine: (domain: string, xmlFile: string) =>
+      write("checkpoint-create", "--domain", domain, "--xmlfile", xmlFile, "--redefine"),
+    /** Deleting a checkpoint merges its bitmap into its parent's; `metadataOnly` for a broken bitmap. */
+    checkpointDelete: (domain: string, name: string, metadataOnly = false) =>
+      write(
+        "checkpoint-delete",
+        "--domain",
+        domain,
+        "--checkpointname",
+        name,
+        ...(metadataOnly ? ["--metadata"] : []),
+      ),
+
     /** Pull the data of every layer above `base` into the active layer. */
     blockPull: (domain: string, target: string, base: string) =>
       write("blockpull", "--domain", domain, "--path", target, "--base", base, "--wait"),

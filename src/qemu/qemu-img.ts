@@ -11,8 +11,21 @@ const write = (...args: string[]): Cmd => ({ file: "qemu-img", args, mutates: tr
 export const qemuImg = {
   chain: (top: string) => read("info", "-U", "--backing-chain", "--output=json", top),
 
-  createOverlay: (file: string, backing: string, backingFormat: string) =>
-    write("create", "-q", "-f", "qcow2", "-F", backingFormat, "-b", backing, file),
+  createOverlay: (file: string, backing: string, backingFormat: string, size?: string) =>
+    write(
+      "create",
+      "-q",
+      "-f",
+      "qcow2",
+      "-F",
+      backingFormat,
+      "-b",
+      backing,
+      file,
+      ...(size ? [size] : []),
+    ),
+
+  create: (file: string, size: string) => write("create", "-q", "-f", "qcow2", file, size),
 
   /** A standalone thin qcow2 copy of everything `source` shows through its backing chain. */
   flatten: (source: string, target: string, shared: boolean) =>

@@ -75,6 +75,11 @@ export function catalogProblem(data: unknown): string | undefined {
   return undefined;
 }
 
+/** The point a new incremental builds on: the newest point that is not a standalone copy. */
+export function chainTip(catalog: Catalog): RestorePoint | undefined {
+  return catalog.points.filter((p) => p.level !== "copy").at(-1);
+}
+
 export function latestPoint(catalog: Catalog): RestorePoint | undefined {
   return catalog.points.at(-1);
 }

@@ -8,15 +8,9 @@ import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
-import type { Catalog, Domain, PointDisk, RestorePoint } from "../types.js";
+import type { Domain, PointDisk, Repository, RestorePoint } from "../types.js";
 import { commitFrozenLayers } from "./consolidate.js";
 import type { DiskJob, SnapshotPlan } from "./plan.js";
-
-export interface Repo {
-  /** Absolute path of DIR/<domain>. */
-  dir: string;
-  catalog: Catalog;
-}
 
 /**
  * One snapshot-mode run (DESIGN.md, "Snapshot mode, one run"): freeze the top layers, copy them into
@@ -28,7 +22,7 @@ export async function snapshotBackup(
   ctx: Context,
   domain: Domain,
   plan: SnapshotPlan,
-  repo: Repo,
+  repo: Repository,
   quiesce: boolean,
 ): Promise<RestorePoint> {
   const inactiveXml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;

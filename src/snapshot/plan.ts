@@ -1,5 +1,6 @@
 import path from "node:path";
 import { ownImage, top, trackedPointId } from "../qemu/live-chain.js";
+import { chainTip } from "../repo/catalog.js";
 import { overlayPath, pointFile } from "../repo/paths.js";
 import type { Catalog, Chain, Layer, Level, RestorePoint } from "../types.js";
 
@@ -42,8 +43,8 @@ export function planSnapshot(
   pointId: string,
   forceFull = false,
 ): SnapshotPlan {
-  const latest = catalog.points.at(-1);
-  const parent = latest?.mode === "snapshot" && !forceFull ? latest : undefined;
+  const tip = chainTip(catalog);
+  const parent = tip?.mode === "snapshot" && !forceFull ? tip : undefined;
   const incFrom = (chain: Chain) => {
     if (!parent || ownImage(chain).format === "raw" || trackedPointId(chain) !== parent.id)
       return undefined;

@@ -100,7 +100,7 @@ describe("bad input and hostile conditions", () => {
   it("target full in the middle of the copy: exit 1, overlay merged back, no point, nothing partial", async () => {
     const small = await tmpfs("small", "size=4m");
     const before = await vm.chain("vda");
-    const r = await virtsnap(["backup", vm.name, "-b", small]);
+    const r = await virtsnap(["backup", vm.name, "-b", small, "--mode", "snapshot"]);
     assert.equal(r.exitCode, 1);
     assert.match(r.stderr, /No space left on device/);
     assert.deepEqual(await vm.chain("vda"), before, "live chain is as before the run");
@@ -170,21 +170,26 @@ describe("names with spaces, quotes and unicode", () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it("backs up twice and restores identically", async () => {
-    const backupDir = path.join(work, "back ups");
-    await vm.write("vda", 0x61, 0, 2);
-    assert.equal((await virtsnap(["backup", vm.name, "-b", backupDir])).exitCode, 0);
-    await vm.write("vda", 0x62, 1, 2);
-    const r = await virtsnap(["--json", "backup", vm.name, "-b", backupDir]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.equal(
-      (JSON.parse(r.stdout) as { domains: { level: string }[] }).domains[0]?.level,
-      "inc",
-    );
-    const to = path.join(work, "re stored");
-    const restored = await virtsnap(["restore", vm.name, "-b", backupDir, "--to", to]);
-    assert.equal(restored.exitCode, 0, restored.stderr);
-    assert.ok(await identical(await vm.expectedImage("vda", work), path.join(to, "vda.qcow2")));
-    assert.equal((await vm.chain("vda")).length, 2);
-  });
+  for (const [mode, liveLayers] of [
+    ["snapshot", 2],
+    ["cbt", 1],
+  ] as const) {
+    it(`${mode} mode: backs up twice and restores identically`, async () => {
+      const backupDir = path.join(work, `back ups ${mode}`);
+      const backup = () => virtsnap(["--json", "backup", vm.name, "-b", backupDir, "--mode", mode]);
+      await vm.write("vda", 0x61, 0, 2);
+      assert.equal((await backup()).exitCode, 0);
+      await vm.write("vda", 0x62, 1, 2);
+      const r = await backup();
+      assert.equal(r.exitCode, 0, r.stderr);
+      const result = (JSON.parse(r.stdout) as { domains: { level: string; mode: string }[] })
+        .domains[0];
+      assert.deepEqual([result?.mode, result?.level], [mode, "inc"]);
+      const to = path.join(work, `re stored ${mode}`);
+      const restored = await virtsnap(["restore", vm.name, "-b", backupDir, "--to", to]);
+      assert.equal(restored.exitCode, 0, restored.stderr);
+      assert.ok(await identical(await vm.expectedImage("vda", work), path.join(to, "vda.qcow2")));
+      assert.equal((await vm.chain("vda")).length, liveLayers);
+    });
+  }
 });

@@ -45,8 +45,11 @@ export function uniqueName(prefix = "vst"): string {
   return `${prefix}-${process.pid}-${randomBytes(3).toString("hex")}`;
 }
 
+/** A fresh folder that QEMU can walk through (as a real backup dir is), for cbt push targets. */
 export async function tempDir(prefix = "virtsnap-test-"): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  await fs.chmod(dir, 0o711);
+  return dir;
 }
 
 /** `qemu-img compare` is the oracle: identical guest-visible content, whatever the formats. */

@@ -1,0 +1,223 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Context } from "../context.js";
+import { describeIoError } from "../errors.js";
+import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
+import { qemuImg } from "../qemu/qemu-img.js";
+import { withPoint, writeCatalog } from "../repo/catalog.js";
+import { makeWritableDir, writeFileAtomic } from "../repo/files.js";
+import { domainXmlFile, PARTIAL } from "../repo/paths.js";
+import { finishPointFile } from "../repo/point-file.js";
+import type { Domain, PointDisk, Repository, RestorePoint } from "../types.js";
+import {
+  checkpointFile,
+  deleteCheckpoint,
+  dropAllCheckpoints,
+  ensureCheckpoints,
+  isBrokenBitmap,
+  pruneCheckpoints,
+  saveCheckpointXml,
+} from "./checkpoints.js";
+import { clearCompletedJob, waitForBackupJob } from "./job.js";
+import type { CbtPlan } from "./plan.js";
+import { letQemuReach } from "./qemu-access.js";
+
+export type Quiesce = "required" | "try";
+
+/**
+ * One CBT run (DESIGN.md, "CBT mode"): targets are pre-created in the repository (an incremental
+ * backed by its parent point), libvirt's push-mode job fills them, the catalog is written last.
+ * A shut-off domain is started paused for the job and shut off again, whatever happens.
+ */
+export async function cbtBackup(
+  ctx: Context,
+  domain: Domain,
+  plan: CbtPlan,
+  repo: Repository,
+  quiesce: Quiesce,
+  fullInstead: () => CbtPlan,
+): Promise<RestorePoint> {
+  try {
+    await makeWritableDir(path.join(repo.dir, plan.chain));
+  } catch (error) {
+    throw describeIoError(error, `cannot write backups into ${path.join(repo.dir, plan.chain)}`);
+  }
+  const inactiveXml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
+  if (!domain.active) await ctx.run(ctx.virsh.startPaused(domain.name));
+  try {
+    await letQemuReach(ctx, domain.name, repo.dir, path.join(repo.dir, plan.chain));
+    try {
+      await ensureCheckpoints(ctx, domain, repo.dir, plan);
+      return await captureAndRecord(ctx, domain, plan, repo, quiesce, inactiveXml);
+    } catch (error) {
+      // Never write an incremental that would restore wrong data: lost bitmaps mean a new full.
+      if (!plan.incrementalFrom || !isBrokenBitmap(error)) throw error;
+      ctx.log.warn(
+        `${domain.name}: the chain's change tracking is gone (${firstLine(error)}); taking a new full backup`,
+      );
+      await dropAllCheckpoints(ctx, domain.name);
+      return await captureAndRecord(ctx, domain, fullInstead(), repo, quiesce, inactiveXml);
+    }
+  } finally {
+    if (!domain.active) {
+      await ctx
+        .run(ctx.virsh.stopGraceful(domain.name))
+        .catch((e) => ctx.log.error(`could not shut '${domain.name}' off again: ${e.message}`));
+    }
+  }
+}
+
+async function captureAndRecord(
+  ctx: Context,
+  domain: Domain,
+  plan: CbtPlan,
+  repo: Repository,
+  quiesce: Quiesce,
+  inactiveXml: string,
+): Promise<RestorePoint> {
+  const time = ctx.now().toISOString();
+  let point: RestorePoint;
+  let jobStarted = false;
+  try {
+    await createTargets(ctx, repo.dir, plan);
+    const quiesced = await startJob(ctx, domain, plan, repo.dir, quiesce);
+    jobStarted = true;
+    await waitForBackupJob(ctx, domain.name);
+    const disks: PointDisk[] = [];
+    for (const job of plan.jobs)
+      disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
+    await pruneCheckpoints(ctx, domain.name, plan.keep);
+    await saveCheckpointXml(ctx, domain.name, repo.dir, plan);
+    await writeFileAtomic(
+      path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
+      inactiveXml,
+    );
+    const parent = plan.parent?.id ?? null;
+    point = {
+      id: plan.pointId,
+      time,
+      mode: "cbt",
+      level: plan.level,
+      chain: plan.chain,
+      parent,
+      quiesced,
+      disks,
+    };
+    await writeCatalog(repo.dir, withPoint(repo.catalog, point));
+  } catch (error) {
+    ctx.log.error(`backup of '${domain.name}' failed; removing what this run created`);
+    await undoRun(ctx, domain.name, plan, repo.dir, jobStarted);
+    throw error;
+  }
+  ctx.log.info(`point ${point.id} (${point.level}) saved`);
+  return point;
+}
+
+async function createTargets(ctx: Context, domainDir: string, plan: CbtPlan): Promise<void> {
+  for (const job of plan.jobs) {
+    const partial = path.join(domainDir, job.file) + PARTIAL;
+    const size = String(job.own.virtualSize);
+    // qemu-img resolves a relative backing name from the new file's folder: the chain folder.
+    const cmd = job.backing
+      ? qemuImg.createOverlay(partial, job.backing, "qcow2", size)
+      : qemuImg.create(partial, size);
+    await ctx.run(cmd);
+  }
+}
+
+/** Freeze (if asked or possible), begin the job, thaw at once: the point in time is the job's start. */
+async function startJob(
+  ctx: Context,
+  domain: Domain,
+  plan: CbtPlan,
+  domainDir: string,
+  quiesce: Quiesce,
+): Promise<boolean> {
+  const quiesced = await freezeGuest(ctx, domain, quiesce);
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
+  try {
+    const chosen = new Set(plan.jobs.map((j) => j.target));
+    const disks = [
+      ...plan.jobs.map((j) => ({
+        target: j.target,
+        file: path.join(domainDir, j.file) + PARTIAL,
+        full: j.level === "full",
+      })),
+      ...domain.disks
+        .filter((d) => d.device === "disk" && !chosen.has(d.target))
+        .map((d) => ({ target: d.target, skip: true as const })),
+    ];
+    const backupFile = path.join(tmp, "backup.xml");
+    await fs.writeFile(backupFile, backupXml(plan.incrementalFrom, disks));
+    let checkpointXmlFile: string | undefined;
+    if (plan.checkpoint) {
+      checkpointXmlFile = path.join(tmp, "checkpoint.xml");
+      const bitmaps = [
+        ...plan.jobs.map((j) => ({ target: j.target, bitmap: j.bitmap })),
+        ...disks.filter((d) => "skip" in d).map((d) => ({ target: d.target, bitmap: false })),
+      ];
+      await fs.writeFile(checkpointXmlFile, checkpointXml(plan.checkpoint, bitmaps));
+    }
+    await clearCompletedJob(ctx, domain.name);
+    await ctx.run(ctx.virsh.backupBegin(domain.name, backupFile, checkpointXmlFile));
+  } finally {
+    if (quiesced)
+      await ctx
+        .run(ctx.virsh.fsThaw(domain.name))
+        .catch((e) => ctx.log.error(`could not thaw guest filesystems: ${e.message}`));
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+  return quiesced;
+}
+
+/** --quiesce: the guest agent must freeze or the run fails. Otherwise: try, and say so if it cannot. */
+async function freezeGuest(ctx: Context, domain: Domain, quiesce: Quiesce): Promise<boolean> {
+  try {
+    await ctx.run(ctx.virsh.fsFreeze(domain.name));
+    return true;
+  } catch (error) {
+    if (quiesce === "required") throw error;
+    ctx.log.warn(
+      `${domain.name}: guest filesystems not frozen (${(error as Error).message}); the point is crash-consistent`,
+    );
+    return false;
+  }
+}
+
+/** Uncancellable: abort the job, delete the checkpoint it created, remove this run's files. */
+async function undoRun(
+  ctx: Context,
+  domain: string,
+  plan: CbtPlan,
+  domainDir: string,
+  jobStarted: boolean,
+): Promise<void> {
+  if (jobStarted) await ctx.run(ctx.virsh.jobAbort(domain)).catch(() => {});
+  if (plan.checkpoint) {
+    // A job that failed after it started keeps its new checkpoint (LAB.md); the next inc would miss data.
+    const present = await ctx.run(ctx.virsh.checkpointNames(domain)).catch(() => ({ stdout: "" }));
+    if (present.stdout.split("\n").some((l) => l.trim() === plan.checkpoint)) {
+      await deleteCheckpoint(ctx, domain, plan.checkpoint).catch((e) =>
+        ctx.log.error(`could not delete checkpoint ${plan.checkpoint}: ${e.message}`),
+      );
+    }
+  }
+  for (const job of plan.jobs) {
+    const file = path.join(domainDir, job.file);
+    await fs.rm(file + PARTIAL, { force: true });
+    await fs.rm(file, { force: true });
+  }
+  await fs.rm(path.join(domainDir, domainXmlFile(plan.chain, plan.pointId)), { force: true });
+  await fs.rm(path.join(domainDir, checkpointFile(plan.chain, plan.pointId)), { force: true });
+  if (plan.parent === undefined) await fs.rmdir(path.join(domainDir, plan.chain)).catch(() => {});
+}
+
+function firstLine(error: unknown): string {
+  const err = error as { stderr?: string; message?: string };
+  return (
+    err.stderr?.split("\n").find((l) => l.startsWith("error:")) ??
+    err.message ??
+    String(error)
+  ).replace(/^error:\s*/, "");
+}

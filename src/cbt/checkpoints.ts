@@ -1,0 +1,105 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Context } from "../context.js";
+import { CommandError, OperationError } from "../errors.js";
+import { exists, writeFileAtomic } from "../repo/files.js";
+import type { Domain } from "../types.js";
+import type { CbtPlan } from "./plan.js";
+
+export function checkpointFile(chain: string, pointId: string): string {
+  return path.join(chain, `checkpoint.${pointId}.xml`);
+}
+
+/** Thrown when the bitmaps a chain needs are gone: the caller takes a new full instead. */
+export class BrokenChainError extends OperationError {
+  override name = "BrokenChainError";
+}
+
+export function isBrokenBitmap(error: unknown): boolean {
+  return (
+    error instanceof BrokenChainError ||
+    (error instanceof CommandError &&
+      /missing or broken bitmap|checkpoint inconsistent|bitmap .* not found/i.test(error.stderr))
+  );
+}
+
+export async function listCheckpoints(ctx: Context, domain: string): Promise<string[]> {
+  const { stdout } = await ctx.run(ctx.virsh.checkpointNames(domain));
+  return stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+/**
+ * Checkpoints are libvirt metadata: an undefine/define or a host move loses them while the bitmaps
+ * stay in the qcow2 files. Redefine the ones the chain needs from the XML saved with each point,
+ * parents first (LAB.md). The bitmaps themselves are checked by libvirt when the job starts.
+ */
+export async function ensureCheckpoints(
+  ctx: Context,
+  domain: Domain,
+  domainDir: string,
+  plan: CbtPlan,
+): Promise<void> {
+  const present = new Set(await listCheckpoints(ctx, domain.name));
+  for (const name of plan.needs) {
+    if (present.has(name)) continue;
+    const pointId = name.replace(/^virtsnap-/, "");
+    const saved = path.join(domainDir, checkpointFile(plan.chain, pointId));
+    if (!(await exists(saved)))
+      throw new BrokenChainError(`checkpoint ${name} is gone and no saved XML exists`);
+    ctx.log.info(`${domain.name}: redefining lost checkpoint ${name} from ${saved}`);
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
+    try {
+      const file = path.join(tmp, "checkpoint.xml");
+      await fs.copyFile(saved, file);
+      await ctx.run(ctx.virsh.checkpointRedefine(domain.name, file));
+    } catch (error) {
+      throw new BrokenChainError(
+        `checkpoint ${name} could not be redefined: ${(error as Error).message}`,
+      );
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Deletes a checkpoint; if its bitmap is already broken, only libvirt's metadata can go. */
+export async function deleteCheckpoint(ctx: Context, domain: string, name: string): Promise<void> {
+  try {
+    await ctx.run(ctx.virsh.checkpointDelete(domain, name));
+  } catch {
+    await ctx.run(ctx.virsh.checkpointDelete(domain, name, true));
+  }
+}
+
+/** After a good point: only the chain's full checkpoint and the newest stay (bitmaps merge into parents). */
+export async function pruneCheckpoints(
+  ctx: Context,
+  domain: string,
+  keep: string[],
+): Promise<void> {
+  for (const name of await listCheckpoints(ctx, domain)) {
+    if (name.startsWith("virtsnap-") && !keep.includes(name))
+      await deleteCheckpoint(ctx, domain, name);
+  }
+}
+
+/** Every virtsnap checkpoint goes (for a new full after broken bitmaps). */
+export async function dropAllCheckpoints(ctx: Context, domain: string): Promise<void> {
+  await pruneCheckpoints(ctx, domain, []);
+}
+
+/** Saved after pruning, so its <parent> is a checkpoint that will still exist when it is redefined. */
+export async function saveCheckpointXml(
+  ctx: Context,
+  domain: string,
+  domainDir: string,
+  plan: CbtPlan,
+): Promise<void> {
+  if (!plan.checkpoint) return;
+  const { stdout } = await ctx.run(ctx.virsh.checkpointXml(domain, plan.checkpoint));
+  await writeFileAtomic(path.join(domainDir, checkpointFile(plan.chain, plan.pointId)), stdout);
+}

@@ -1,0 +1,107 @@
+import path from "node:path";
+import { OperationError } from "../errors.js";
+import { ownImage } from "../qemu/live-chain.js";
+import { chainTip } from "../repo/catalog.js";
+import { pointFile } from "../repo/paths.js";
+import type { Catalog, Chain, Layer, Level, RestorePoint } from "../types.js";
+
+export type CbtLevelOption = "auto" | Level;
+
+export interface CbtDiskJob {
+  target: string;
+  /** The image QEMU writes to once virtsnap overlays are merged: it carries the bitmaps. */
+  own: Layer;
+  /** Level of this disk's file: raw disks and disks new to the chain are copied whole. */
+  level: Level;
+  file: string;
+  /** Parent point's file, relative to this file's folder. */
+  backing: string | undefined;
+  /** Whether the new checkpoint tracks this disk (qcow2 only; raw images cannot hold a bitmap). */
+  bitmap: boolean;
+}
+
+export interface CbtPlan {
+  pointId: string;
+  chain: string;
+  level: Level;
+  parent: RestorePoint | undefined;
+  /** Checkpoint the job reads changes since (inc: the latest point's, diff: the chain's full's). */
+  incrementalFrom: string | undefined;
+  /** Checkpoint the job creates; none for a copy, which touches no checkpoint. */
+  checkpoint: string | undefined;
+  /** Checkpoints the chain needs before the job, oldest first (redefined from saved XML if lost). */
+  needs: string[];
+  /** Checkpoints to keep after the job; other virtsnap checkpoints are deleted (bitmaps stay few). */
+  keep: string[];
+  jobs: CbtDiskJob[];
+}
+
+export function checkpointName(pointId: string): string {
+  return `virtsnap-${pointId}`;
+}
+
+export function planCbt(
+  catalog: Catalog,
+  chains: Chain[],
+  pointId: string,
+  option: CbtLevelOption,
+): CbtPlan {
+  const tip = chainTip(catalog);
+  const continuable = tip?.mode === "cbt" ? tip : undefined;
+  const level: Level = option === "auto" ? (continuable ? "inc" : "full") : option;
+  if (level === "full" || level === "copy") return standalone(chains, pointId, level);
+  if (!continuable) {
+    throw new OperationError(
+      `no cbt chain to continue with --level ${level}; use --level full or auto`,
+    );
+  }
+  const full = catalog.points.find((p) => p.chain === continuable.chain) as RestorePoint;
+  const parent = level === "diff" ? full : continuable;
+  return {
+    pointId,
+    chain: continuable.chain,
+    level,
+    parent,
+    incrementalFrom: checkpointName(parent.id),
+    checkpoint: checkpointName(pointId),
+    needs: [...new Set([full.id, parent.id])].map(checkpointName),
+    keep: [...new Set([full.id, pointId])].map(checkpointName),
+    jobs: chains.map((chain) => diskJob(chain, continuable.chain, pointId, level, parent)),
+  };
+}
+
+function standalone(chains: Chain[], pointId: string, level: "full" | "copy"): CbtPlan {
+  const checkpoint = level === "full" ? checkpointName(pointId) : undefined;
+  return {
+    pointId,
+    chain: pointId,
+    level,
+    parent: undefined,
+    incrementalFrom: undefined,
+    checkpoint,
+    needs: [],
+    keep: checkpoint ? [checkpoint] : [],
+    jobs: chains.map((chain) => diskJob(chain, pointId, pointId, level, undefined)),
+  };
+}
+
+function diskJob(
+  chain: Chain,
+  chainId: string,
+  pointId: string,
+  level: Level,
+  parent: RestorePoint | undefined,
+): CbtDiskJob {
+  const own = ownImage(chain);
+  const raw = own.format === "raw";
+  const parentDisk = raw ? undefined : parent?.disks.find((d) => d.target === chain.target);
+  const fileLevel: Level = parentDisk || level === "copy" ? level : "full";
+  return {
+    target: chain.target,
+    own,
+    level: fileLevel,
+    file: pointFile(chainId, chain.target, pointId, fileLevel),
+    backing: parentDisk ? path.basename(parentDisk.file) : undefined,
+    bitmap: !raw && level !== "copy",
+  };
+}
