@@ -2,11 +2,10 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Context } from "../context.js";
-import { describeIoError } from "../errors.js";
 import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
-import { makeWritableDir, writeFileAtomic } from "../repo/files.js";
+import { prepareChainDir, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
 import type { Domain, PointDisk, Repository, RestorePoint } from "../types.js";
@@ -38,15 +37,10 @@ export async function cbtBackup(
   quiesce: Quiesce,
   fullInstead: () => CbtPlan,
 ): Promise<RestorePoint> {
-  try {
-    await makeWritableDir(path.join(repo.dir, plan.chain));
-  } catch (error) {
-    throw describeIoError(error, `cannot write backups into ${path.join(repo.dir, plan.chain)}`);
-  }
+  await prepareChainDir(repo.dir, plan.chain);
   const inactiveXml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
   if (!domain.active) await ctx.run(ctx.virsh.startPaused(domain.name));
   try {
-    await letQemuReach(ctx, domain.name, repo.dir, path.join(repo.dir, plan.chain));
     try {
       await ensureCheckpoints(ctx, domain, repo.dir, plan);
       return await captureAndRecord(ctx, domain, plan, repo, quiesce, inactiveXml);
@@ -80,6 +74,7 @@ async function captureAndRecord(
   let point: RestorePoint;
   let jobStarted = false;
   try {
+    await letQemuReach(ctx, domain.name, repo.dir, await prepareChainDir(repo.dir, plan.chain));
     await createTargets(ctx, repo.dir, plan);
     const quiesced = await startJob(ctx, domain, plan, repo.dir, quiesce);
     jobStarted = true;
@@ -87,8 +82,10 @@ async function captureAndRecord(
     const disks: PointDisk[] = [];
     for (const job of plan.jobs)
       disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
-    await pruneCheckpoints(ctx, domain.name, plan.keep);
-    await saveCheckpointXml(ctx, domain.name, repo.dir, plan);
+    if (plan.checkpoint) {
+      await pruneCheckpoints(ctx, domain.name, plan.keep);
+      await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
+    }
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
       inactiveXml,

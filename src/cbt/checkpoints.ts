@@ -98,8 +98,8 @@ export async function saveCheckpointXml(
   domain: string,
   domainDir: string,
   plan: CbtPlan,
+  name: string,
 ): Promise<void> {
-  if (!plan.checkpoint) return;
-  const { stdout } = await ctx.run(ctx.virsh.checkpointXml(domain, plan.checkpoint));
+  const { stdout } = await ctx.run(ctx.virsh.checkpointXml(domain, name));
   await writeFileAtomic(path.join(domainDir, checkpointFile(plan.chain, plan.pointId)), stdout);
 }

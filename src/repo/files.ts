@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { describeIoError } from "../errors.js";
 import { PARTIAL } from "./paths.js";
 
 export const FILE_MODE = 0o600;
@@ -65,4 +66,15 @@ export async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** Creates the chain's folder and proves it writable, before anything touches the domain. */
+export async function prepareChainDir(domainDir: string, chain: string): Promise<string> {
+  const dir = path.join(domainDir, chain);
+  try {
+    await makeWritableDir(dir);
+  } catch (error) {
+    throw describeIoError(error, `cannot write backups into ${dir}`);
+  }
+  return dir;
 }

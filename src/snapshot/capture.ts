@@ -5,7 +5,7 @@ import { describeIoError, OperationError } from "../errors.js";
 import { defineWithSources } from "../libvirt/define.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
-import { makeWritableDir, writeFileAtomic } from "../repo/files.js";
+import { prepareChainDir, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
 import type { Domain, PointDisk, Repository, RestorePoint } from "../types.js";
@@ -57,15 +57,6 @@ export async function snapshotBackup(
   ctx.log.info(`point ${point.id} (${point.level}) saved`);
   await shortenLiveChains(ctx, domain, plan, point);
   return point;
-}
-
-async function prepareChainDir(domainDir: string, chain: string): Promise<void> {
-  const dir = path.join(domainDir, chain);
-  try {
-    await makeWritableDir(dir);
-  } catch (error) {
-    throw describeIoError(error, `cannot write backups into ${dir}`);
-  }
 }
 
 /** Every selected disk gets a new overlay on top; the layer below it is frozen from now on. */
