@@ -121,6 +121,21 @@ describe("bad input and hostile conditions", () => {
     assert.ok(await identical(await vm.expectedImage("vda", work), path.join(to, "vda.qcow2")));
   });
 
+  for (const mode of ["snapshot", "cbt"]) {
+    it(`${mode} mode, --quiesce without a guest agent: exit 1, clear message, no point, chain as before`, async () => {
+      const dir = path.join(work, `quiesce-${mode}`);
+      const before = await vm.chain("vda");
+      const checkpoints = () => must("virsh", ["checkpoint-list", "--domain", vm.name, "--name"]);
+      const checkpointsBefore = await checkpoints();
+      const r = await virtsnap(["backup", vm.name, "-b", dir, "--mode", mode, "--quiesce"]);
+      assert.equal(r.exitCode, 1);
+      assert.match(r.stderr, /guest agent is not configured/);
+      assert.equal(await catalogPoints(dir, vm.name), 0);
+      assert.deepEqual(await vm.chain("vda"), before);
+      assert.equal(await checkpoints(), checkpointsBefore, "no checkpoint left by the failed run");
+    });
+  }
+
   it("a second run on a locked domain exits 75 naming the holder; other domains are not blocked", async () => {
     const lockDir = path.join(work, "locks");
     const env = { VIRTSNAP_LOCK_DIR: lockDir };
