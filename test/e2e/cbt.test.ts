@@ -4,24 +4,10 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
-import { identical, LabDomain, must, sh, tempDir, virtsnap } from "../lab/lab.js";
+import { LabDomain, must, sh, tempDir, virtsnap } from "../lab/lab.js";
+import { type ListedPoint, listPoints, PointBook } from "../lab/points.js";
 
 const MiB = 1024 * 1024;
-
-interface Point {
-  id: string;
-  level: string;
-  mode: string;
-  chain: string;
-  parent: string | null;
-  disks: { target: string; file: string; bytes: number }[];
-}
-
-async function points(backupDir: string, name: string): Promise<Point[]> {
-  const r = await virtsnap(["--json", "list", name, "-b", backupDir]);
-  assert.equal(r.exitCode, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { points: Point[] }).points;
-}
 
 async function checkpoints(name: string): Promise<string[]> {
   return (await must("virsh", ["checkpoint-list", "--domain", name, "--name"]))
@@ -29,50 +15,10 @@ async function checkpoints(name: string): Promise<string[]> {
     .filter(Boolean);
 }
 
-/** A helper that keeps the expected content of every point, and proves each restore against it. */
-class Points {
-  readonly marks = new Map<string, Map<string, number>>();
-  constructor(
-    readonly vm: LabDomain,
-    readonly backupDir: string,
-    readonly work: string,
-  ) {}
-
-  async backup(...extra: string[]): Promise<Point> {
-    const r = await virtsnap(["backup", this.vm.name, "-b", this.backupDir, ...extra]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    const point = (await points(this.backupDir, this.vm.name)).at(-1) as Point;
-    this.marks.set(point.id, this.vm.mark());
-    return point;
-  }
-
-  async assertRestores(point: Point): Promise<void> {
-    const to = path.join(this.work, `restore-${point.id}`);
-    const r = await virtsnap([
-      "restore",
-      this.vm.name,
-      "-b",
-      this.backupDir,
-      "--point",
-      point.id,
-      "--to",
-      to,
-    ]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    for (const d of point.disks) {
-      const expected = await this.vm.expectedImage(d.target, this.work, this.marks.get(point.id));
-      assert.ok(
-        await identical(expected, path.join(to, `${d.target}.qcow2`)),
-        `${point.id} (${point.level}) ${d.target} differs`,
-      );
-    }
-  }
-}
-
 describe("cbt mode, running domain with two qcow2 disks", () => {
   let vm: LabDomain;
   let work: string;
-  let p: Points;
+  let p: PointBook;
 
   before(async () => {
     work = await tempDir("virtsnap-cbt-");
@@ -82,7 +28,7 @@ describe("cbt mode, running domain with two qcow2 disks", () => {
         { target: "vdb", format: "qcow2", sizeMiB: 64 },
       ],
     });
-    p = new Points(vm, path.join(work, "backups"), work);
+    p = new PointBook(vm, path.join(work, "backups"), work);
   });
 
   after(async () => {
@@ -115,7 +61,7 @@ describe("cbt mode, running domain with two qcow2 disks", () => {
       ],
     );
     // inc1 wrote 2 MiB on vda and nothing on vdb; the diff holds everything since the full (4 MiB).
-    const size = (pt: Point, t: string) => pt.disks.find((d) => d.target === t)?.bytes ?? -1;
+    const size = (pt: ListedPoint, t: string) => pt.disks.find((d) => d.target === t)?.bytes ?? -1;
     assert.ok(size(inc1, "vda") < 2 * MiB + MiB, `inc1 vda ${size(inc1, "vda")}`);
     assert.ok(size(inc1, "vdb") < MiB, `inc1 vdb ${size(inc1, "vdb")}`);
     assert.ok(
@@ -137,7 +83,7 @@ describe("cbt mode, running domain with two qcow2 disks", () => {
     assert.deepEqual([copy.level, copy.parent, copy.chain], ["copy", null, copy.id]);
     assert.deepEqual(await checkpoints(vm.name), before);
     await p.assertRestores(copy);
-    const tip = (await points(p.backupDir, vm.name)).filter((x) => x.level !== "copy").at(-2);
+    const tip = (await listPoints(p.backupDir, vm.name)).filter((x) => x.level !== "copy").at(-2);
     const next = await p.backup();
     assert.equal(next.level, "inc");
     assert.notEqual(next.parent, copy.id);
@@ -159,8 +105,7 @@ describe("cbt mode, running domain with two qcow2 disks", () => {
     const r = await virtsnap(["backup", vm.name, "-b", p.backupDir]);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stderr, /redefining lost checkpoint/);
-    const point = (await points(p.backupDir, vm.name)).at(-1) as Point;
-    p.marks.set(point.id, vm.mark());
+    const point = await p.latest();
     assert.equal(point.level, "inc");
     await p.assertRestores(point);
   });
@@ -184,12 +129,11 @@ describe("cbt mode, running domain with two qcow2 disks", () => {
       }
     }
     await vm.write("vdb", 0x24, 30, 1);
-    const before = (await points(p.backupDir, vm.name)).at(-1) as Point;
+    const before = (await listPoints(p.backupDir, vm.name)).at(-1) as ListedPoint;
     const r = await virtsnap(["backup", vm.name, "-b", p.backupDir]);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stderr, /change tracking is gone.*taking a new full backup/);
-    const point = (await points(p.backupDir, vm.name)).at(-1) as Point;
-    p.marks.set(point.id, vm.mark());
+    const point = await p.latest();
     assert.equal(point.level, "full");
     assert.notEqual(point.chain, before.chain);
     await p.assertRestores(point);
@@ -217,7 +161,7 @@ describe("cbt mode, shut-off domain", () => {
   });
 
   it("full and inc of a shut-off domain: it ends shut off, both restore identically", async () => {
-    const p = new Points(vm, path.join(work, "backups"), work);
+    const p = new PointBook(vm, path.join(work, "backups"), work);
     await vm.write("vda", 0x31, 0, 4);
     const full = await p.backup("--mode", "cbt");
     assert.equal(await vm.state(), "shut off");
@@ -247,7 +191,7 @@ describe("cbt mode: a job killed mid-way, and auto mode's choice", () => {
   });
 
   it("domain destroyed during the job: clear error, no partial point, and the next auto run is correct", async () => {
-    const p = new Points(vm, path.join(work, "backups"), work);
+    const p = new PointBook(vm, path.join(work, "backups"), work);
     await vm.write("vda", 0x41, 0, 4);
     const first = await p.backup();
     for (let i = 0; i < 8; i++) await vm.write("vda", 0x50 + i, 64 + 64 * i, 64);
@@ -270,7 +214,7 @@ describe("cbt mode: a job killed mid-way, and auto mode's choice", () => {
       /domain stopped during the backup job|backup job ended as 'Failed'/,
     );
     assert.deepEqual(
-      (await points(p.backupDir, vm.name)).map((x) => x.id),
+      (await listPoints(p.backupDir, vm.name)).map((x) => x.id),
       [first.id],
       "no new point",
     );
