@@ -48,7 +48,7 @@ export async function cbtBackup(
       // Never write an incremental that would restore wrong data: lost bitmaps mean a new full.
       if (!plan.incrementalFrom || !isBrokenBitmap(error)) throw error;
       ctx.log.warn(
-        `${domain.name}: the chain's change tracking is gone (${firstLine(error)}); taking a new full backup`,
+        `${domain.name}: the chain's change tracking is gone (${(error as Error).message}); taking a new full backup`,
       );
       await dropAllCheckpoints(ctx, domain.name);
       return await captureAndRecord(ctx, domain, fullInstead(), repo, quiesce, inactiveXml);
@@ -82,10 +82,7 @@ async function captureAndRecord(
     const disks: PointDisk[] = [];
     for (const job of plan.jobs)
       disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
-    if (plan.checkpoint) {
-      await pruneCheckpoints(ctx, domain.name, plan.keep);
-      await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
-    }
+    if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
       inactiveXml,
@@ -108,7 +105,28 @@ async function captureAndRecord(
     throw error;
   }
   ctx.log.info(`point ${point.id} (${point.level}) saved`);
+  if (plan.checkpoint) await keepBitmapsFew(ctx, domain.name, repo.dir, plan, plan.checkpoint);
   return point;
+}
+
+/**
+ * Only after the point is in the catalog: older checkpoints merge into the chain's full one, and the
+ * new checkpoint's XML is saved again with its parent as it is now, so a redefine finds that parent.
+ * A failure here costs bitmaps, never data: the next run redefines or takes a full.
+ */
+async function keepBitmapsFew(
+  ctx: Context,
+  domain: string,
+  domainDir: string,
+  plan: CbtPlan,
+  checkpoint: string,
+) {
+  try {
+    await pruneCheckpoints(ctx, domain, plan.keep);
+    await saveCheckpointXml(ctx, domain, domainDir, plan, checkpoint);
+  } catch (error) {
+    ctx.log.warn(`${domain}: could not tidy up old checkpoints: ${(error as Error).message}`);
+  }
 }
 
 async function createTargets(ctx: Context, domainDir: string, plan: CbtPlan): Promise<void> {
@@ -208,13 +226,4 @@ async function undoRun(
   await fs.rm(path.join(domainDir, domainXmlFile(plan.chain, plan.pointId)), { force: true });
   await fs.rm(path.join(domainDir, checkpointFile(plan.chain, plan.pointId)), { force: true });
   if (plan.parent === undefined) await fs.rmdir(path.join(domainDir, plan.chain)).catch(() => {});
-}
-
-function firstLine(error: unknown): string {
-  const err = error as { stderr?: string; message?: string };
-  return (
-    err.stderr?.split("\n").find((l) => l.startsWith("error:")) ??
-    err.message ??
-    String(error)
-  ).replace(/^error:\s*/, "");
 }

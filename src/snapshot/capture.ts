@@ -80,10 +80,16 @@ async function freeze(
     return;
   }
   // Shut off: qemu-img makes the overlays (libvirt's own offline snapshot takes 8-13 s, LAB.md).
-  for (const job of plan.jobs)
-    await ctx.run(qemuImg.createOverlay(job.overlay, job.frozen.file, job.frozen.format));
-  const sources = new Map(plan.jobs.map((j) => [j.target, { file: j.overlay, format: "qcow2" }]));
-  await defineWithSources(ctx, inactiveXml, sources);
+  try {
+    for (const job of plan.jobs)
+      await ctx.run(qemuImg.createOverlay(job.overlay, job.frozen.file, job.frozen.format));
+    const sources = new Map(plan.jobs.map((j) => [j.target, { file: j.overlay, format: "qcow2" }]));
+    await defineWithSources(ctx, inactiveXml, sources);
+  } catch (error) {
+    // Nothing uses the new (empty, uniquely named) overlays until the define succeeded.
+    for (const job of plan.jobs) await fs.rm(job.overlay, { force: true });
+    throw error;
+  }
 }
 
 /** Undo `freeze`: merge each new overlay back into the layer below it (uncancellable). */
