@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { OperationError } from "../../src/errors.js";
+import {
+  catalogProblem,
+  emptyCatalog,
+  findPoint,
+  readCatalog,
+  withoutChains,
+  withPoint,
+  writeCatalog,
+} from "../../src/repo/catalog.js";
+import {
+  dateOfPointId,
+  nextPointId,
+  overlayPath,
+  parseOverlay,
+  pointIdOf,
+} from "../../src/repo/paths.js";
+import type { Catalog, RestorePoint } from "../../src/types.js";
+
+function point(id: string, chain: string, parent: string | null): RestorePoint {
+  const level = parent ? "inc" : "full";
+  return {
+    id,
+    time: "2026-01-01T00:00:00.000Z",
+    mode: "snapshot",
+    level,
+    chain,
+    parent,
+    quiesced: false,
+    disks: [
+      {
+        target: "vda",
+        file: `${chain}/vda.${id}.${level}.qcow2`,
+        format: "qcow2",
+        virtualSize: 1,
+        bytes: 1,
+        sha256: "x",
+      },
+    ],
+  };
+}
+
+const A = "20260101T000000Z";
+const B = "20260101T000001Z";
+const C = "20260102T000000Z";
+
+function goodCatalog(): Catalog {
+  return [point(A, A, null), point(B, A, A), point(C, C, null)].reduce(
+    withPoint,
+    emptyCatalog({ name: "vm", uuid: "u" }),
+  );
+}
+
+describe("point ids", () => {
+  it("are UTC timestamps that round-trip", () => {
+    const date = new Date(Date.UTC(2026, 10, 24, 21, 5, 9));
+    assert.equal(pointIdOf(date), "20261124T210509Z");
+    assert.equal(dateOfPointId("20261124T210509Z").getTime(), date.getTime());
+    assert.throws(() => dateOfPointId("2026-11-24"), /not a point id/);
+  });
+
+  it("stay unique and ordered when two runs fall in the same second (or the clock goes back)", () => {
+    const now = new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 700));
+    assert.equal(nextPointId(now, []), A);
+    assert.equal(nextPointId(now, [A]), B);
+    assert.equal(nextPointId(new Date(Date.UTC(2025, 0, 1)), [A, B]), "20260101T000002Z");
+  });
+
+  it("overlay names carry the image and the point they track", () => {
+    const overlay = overlayPath("/img/my disk.qcow2", C);
+    assert.equal(overlay, `/img/my disk.qcow2.virtsnap-${C}.qcow2`);
+    assert.deepEqual(parseOverlay(overlay), { image: "/img/my disk.qcow2", pointId: C });
+    assert.equal(parseOverlay("/img/vda.qcow2"), undefined);
+    assert.equal(parseOverlay("/img/vda.virtsnap-latest.qcow2"), undefined);
+  });
+});
+
+describe("catalog validation", () => {
+  it("accepts a good catalog", () => {
+    assert.equal(catalogProblem(goodCatalog()), undefined);
+  });
+
+  const broken: [string, (c: Catalog) => unknown, RegExp][] = [
+    ["unknown format", (c) => ({ ...c, format: 2 }), /unknown format/],
+    ["no domain", (c) => ({ ...c, domain: undefined }), /no domain/],
+    ["points out of order", (c) => ({ ...c, points: [...c.points].reverse() }), /out of order/],
+    ["unknown chain", (c) => ({ ...c, chains: c.chains.slice(1) }), /unknown chain/],
+    ["unknown parent", (c) => ({ ...c, points: [c.points[1]] }), /unknown parent/],
+    ["absolute file", (c) => withFile(c, "/etc/passwd"), /bad disks/],
+    ["escaping file", (c) => withFile(c, `${A}/../../x.qcow2`), /bad disks/],
+    ["bad id", (c) => ({ ...c, points: [{ ...c.points[0], id: "yesterday" }] }), /bad point id/],
+  ];
+  for (const [what, mutate, message] of broken) {
+    it(`rejects ${what}`, () => {
+      assert.match(catalogProblem(mutate(goodCatalog())) ?? "", message);
+    });
+  }
+
+  function withFile(c: Catalog, file: string): Catalog {
+    const [first, ...rest] = c.points as [RestorePoint, ...RestorePoint[]];
+    return {
+      ...c,
+      points: [
+        { ...first, disks: [{ ...first.disks[0], file } as RestorePoint["disks"][0]] },
+        ...rest,
+      ],
+    };
+  }
+});
+
+describe("catalog edits", () => {
+  it("withPoint adds a chain only for a point that starts one", () => {
+    const c = goodCatalog();
+    assert.deepEqual(
+      c.chains.map((ch) => ch.id),
+      [A, C],
+    );
+    assert.equal(c.points.length, 3);
+  });
+
+  it("withoutChains drops the chains and all their points", () => {
+    const c = withoutChains(goodCatalog(), new Set([A]));
+    assert.deepEqual(
+      c.points.map((p) => p.id),
+      [C],
+    );
+    assert.equal(catalogProblem(c), undefined);
+  });
+
+  it("findPoint understands latest", () => {
+    assert.equal(findPoint(goodCatalog(), "latest")?.id, C);
+    assert.equal(findPoint(goodCatalog(), B)?.id, B);
+    assert.equal(findPoint(goodCatalog(), "nope"), undefined);
+  });
+});
+
+describe("catalog files", () => {
+  let dir: string;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-unit-"));
+  });
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it("a missing catalog means no backups yet", async () => {
+    assert.equal(await readCatalog(path.join(dir, "none")), undefined);
+  });
+
+  it("is written 0600, atomically, and reads back equal", async () => {
+    await writeCatalog(dir, goodCatalog());
+    const st = await fs.stat(path.join(dir, "virtsnap.json"));
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.deepEqual(await fs.readdir(dir), ["virtsnap.json"]);
+    assert.deepEqual(await readCatalog(dir), goodCatalog());
+  });
+
+  it("a damaged catalog is refused and left as it is", async () => {
+    const file = path.join(dir, "virtsnap.json");
+    for (const text of [
+      "{ not json",
+      JSON.stringify({
+        format: 1,
+        domain: { name: "x", uuid: "" },
+        chains: [],
+        points: [{ id: "x" }],
+      }),
+    ]) {
+      await fs.writeFile(file, text);
+      await assert.rejects(
+        readCatalog(dir),
+        (e: unknown) => e instanceof OperationError && /refusing to touch/.test(e.message),
+      );
+      assert.equal(await fs.readFile(file, "utf8"), text);
+    }
+  });
+});

@@ -1,0 +1,343 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { UsageError } from "../../src/errors.js";
+import { showCmd } from "../../src/exec.js";
+import { parseDeviceList, rawSkip, selectDisks } from "../../src/libvirt/disk-selection.js";
+import { parseDomainXml, withDiskSources } from "../../src/libvirt/domain-xml.js";
+import { diskSpec, virsh } from "../../src/libvirt/virsh.js";
+import { parseChain, parseCheck } from "../../src/qemu/qemu-img.js";
+import { size } from "../../src/render.js";
+import { emptyCatalog, withPoint } from "../../src/repo/catalog.js";
+import { overlayPath } from "../../src/repo/paths.js";
+import { planSnapshot } from "../../src/snapshot/plan.js";
+import type { Chain, Disk, Layer, RestorePoint } from "../../src/types.js";
+
+function layer(file: string, format = "qcow2", backing?: string): Layer {
+  return {
+    file,
+    format,
+    virtualSize: 1 << 26,
+    actualSize: 1 << 20,
+    backing,
+    compat: format === "qcow2" ? "1.1" : undefined,
+  };
+}
+
+/** A live chain, top first: own image plus the virtsnap overlays named after `trackedIds`. */
+function liveChain(target: string, trackedIds: string[], format = "qcow2"): Chain {
+  const own = `/img/${target}.${format}`;
+  const overlays = trackedIds.map((id) => layer(overlayPath(own, id)));
+  return { target, layers: [...overlays, layer(own, format)] };
+}
+
+function snapshotPoint(
+  id: string,
+  chain: string,
+  parent: string | null,
+  targets: string[],
+): RestorePoint {
+  const level = parent ? "inc" : "full";
+  return {
+    id,
+    time: "",
+    mode: "snapshot",
+    level,
+    chain,
+    parent,
+    quiesced: false,
+    disks: targets.map((t) => ({
+      target: t,
+      file: `${chain}/${t}.${id}.${level}.qcow2`,
+      format: "qcow2",
+      virtualSize: 1,
+      bytes: 1,
+      sha256: "x",
+    })),
+  };
+}
+
+const P1 = "20260101T000000Z";
+const P2 = "20260102T000000Z";
+const NEW = "20260103T000000Z";
+const catalog = [
+  snapshotPoint(P1, P1, null, ["vda", "vdb"]),
+  snapshotPoint(P2, P1, P1, ["vda", "vdb"]),
+].reduce(withPoint, emptyCatalog({ name: "vm", uuid: "u" }));
+
+describe("planSnapshot", () => {
+  it("first run: a full of the flattened disk, a new chain, overlays named after the new point", () => {
+    const plan = planSnapshot(emptyCatalog({ name: "vm", uuid: "u" }), [liveChain("vda", [])], NEW);
+    assert.deepEqual([plan.level, plan.chain, plan.parent], ["full", NEW, undefined]);
+    const job = plan.jobs[0];
+    assert.equal(job?.frozen.file, "/img/vda.qcow2");
+    assert.equal(job?.overlay, `/img/vda.qcow2.virtsnap-${NEW}.qcow2`);
+    assert.equal(job?.file, `${NEW}/vda.${NEW}.full.qcow2`);
+  });
+
+  it("a top overlay named after the latest point holds exactly the changes since it: inc", () => {
+    const plan = planSnapshot(catalog, [liveChain("vda", [P2]), liveChain("vdb", [P2])], NEW);
+    assert.deepEqual([plan.level, plan.chain, plan.parent?.id], ["inc", P1, P2]);
+    assert.deepEqual(
+      plan.jobs.map((j) => [j.level, j.backing, j.frozen.file, j.own.file]),
+      [
+        ["inc", `vda.${P2}.inc.qcow2`, overlayPath("/img/vda.qcow2", P2), "/img/vda.qcow2"],
+        ["inc", `vdb.${P2}.inc.qcow2`, overlayPath("/img/vdb.qcow2", P2), "/img/vdb.qcow2"],
+      ],
+    );
+  });
+
+  it("an overlay named after another point (another repository, a failed run) forces a full", () => {
+    const plan = planSnapshot(catalog, [liveChain("vda", [P1])], NEW);
+    assert.equal(plan.level, "full");
+    assert.equal(plan.chain, NEW);
+  });
+
+  it("leftover frozen layers below the top still commit into the own image, never below it", () => {
+    const plan = planSnapshot(catalog, [liveChain("vda", [P2, P1])], NEW);
+    assert.equal(plan.jobs[0]?.own.file, "/img/vda.qcow2");
+    assert.equal(plan.jobs[0]?.frozen.file, overlayPath("/img/vda.qcow2", P2));
+  });
+
+  it("raw images and disks new to the chain are copied whole inside an inc", () => {
+    const plan = planSnapshot(
+      catalog,
+      [liveChain("vda", [P2]), liveChain("vdc", [P2], "raw"), liveChain("vdd", [])],
+      NEW,
+    );
+    assert.equal(plan.level, "inc");
+    assert.deepEqual(
+      plan.jobs.map((j) => [j.target, j.level]),
+      [
+        ["vda", "inc"],
+        ["vdc", "full"],
+        ["vdd", "full"],
+      ],
+    );
+  });
+
+  it("--level full starts a new chain even when an inc is possible", () => {
+    const plan = planSnapshot(catalog, [liveChain("vda", [P2])], NEW, true);
+    assert.deepEqual([plan.level, plan.chain], ["full", NEW]);
+  });
+});
+
+function disk(target: string, extra: Partial<Disk> = {}): Disk {
+  return {
+    target,
+    device: "disk",
+    type: "file",
+    source: `/img/${target}`,
+    format: "qcow2",
+    readonly: false,
+    ...extra,
+  };
+}
+
+describe("disk selection", () => {
+  const disks = [
+    disk("vda"),
+    disk("vdb", { format: "raw" }),
+    disk("hdc", { device: "cdrom", source: undefined, format: "raw", readonly: true }),
+    disk("sda", { type: "block", source: "/dev/sdz" }),
+    disk("vdn", { type: "network", source: "pool/img" }),
+  ];
+
+  it("takes file disks, never cdroms, and says why it skips block and network disks", () => {
+    const { selected, skipped } = selectDisks(disks, {
+      include: undefined,
+      exclude: [],
+      includeRaw: false,
+    });
+    assert.deepEqual(
+      selected.map((d) => d.target),
+      ["vda", "vdb"],
+    );
+    assert.deepEqual(
+      skipped.map((s) => s.target),
+      ["hdc", "sda", "vdn"],
+    );
+    assert.match(skipped[1]?.reason ?? "", /type 'block'/);
+  });
+
+  it("--include and --exclude narrow the choice; an unknown device is a usage error", () => {
+    assert.deepEqual(
+      selectDisks(disks, { include: ["vdb"], exclude: [], includeRaw: true }).selected.map(
+        (d) => d.target,
+      ),
+      ["vdb"],
+    );
+    assert.deepEqual(
+      selectDisks(disks, { include: undefined, exclude: ["vda"], includeRaw: true }).selected.map(
+        (d) => d.target,
+      ),
+      ["vdb"],
+    );
+    assert.throws(
+      () => selectDisks(disks, { include: ["vdz"], exclude: [], includeRaw: false }),
+      UsageError,
+    );
+  });
+
+  it("raw own images need --include-raw; other formats are refused with the reason", () => {
+    assert.match(rawSkip("vdb", "raw", false)?.reason ?? "", /--include-raw/);
+    assert.equal(rawSkip("vdb", "raw", true), undefined);
+    assert.equal(rawSkip("vda", "qcow2", false), undefined);
+    assert.match(rawSkip("vde", "vmdk", true)?.reason ?? "", /vmdk/);
+  });
+
+  it("device lists", () => {
+    assert.deepEqual(parseDeviceList(" vda, vdb ,"), ["vda", "vdb"]);
+    assert.equal(parseDeviceList(undefined), undefined);
+    assert.throws(() => parseDeviceList(" , "), UsageError);
+  });
+});
+
+const DOMAIN_XML = `<domain type='qemu'>
+  <name>web &amp; "db" ü</name>
+  <uuid>0b7e7a4c-1b9e-4a7e-9d41-6b5c2f0c1a11</uuid>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/img/my disk.qcow2.virtsnap-20260101T000000Z.qcow2'/>
+      <backingStore type='file'><format type='qcow2'/><source file='/img/my disk.qcow2'/></backingStore>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='/img/vdb.raw'/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <target dev='hdc' bus='ide'/>
+      <readonly/>
+    </disk>
+    <disk type='network' device='disk'>
+      <source protocol='rbd' name='pool/img'/>
+      <target dev='vdn' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>`;
+
+describe("domain XML", () => {
+  it("parses name, uuid and every disk", async () => {
+    const d = await parseDomainXml(DOMAIN_XML);
+    assert.equal(d.name, 'web & "db" ü');
+    assert.equal(d.uuid, "0b7e7a4c-1b9e-4a7e-9d41-6b5c2f0c1a11");
+    assert.deepEqual(
+      d.disks.map((x) => [x.target, x.device, x.type, x.format, x.source, x.readonly]),
+      [
+        [
+          "vda",
+          "disk",
+          "file",
+          "qcow2",
+          "/img/my disk.qcow2.virtsnap-20260101T000000Z.qcow2",
+          false,
+        ],
+        ["vdb", "disk", "file", "raw", "/img/vdb.raw", false],
+        ["hdc", "cdrom", "file", "raw", undefined, true],
+        ["vdn", "disk", "network", undefined, "pool/img", false],
+      ],
+    );
+  });
+
+  it("rewrites restored disks, drops <backingStore>, and can leave the others out", async () => {
+    const sources = new Map([["vda", { file: "/restore/vda.raw", format: "raw" }]]);
+    const kept = await parseDomainXml(await withDiskSources(DOMAIN_XML, sources));
+    assert.deepEqual(
+      kept.disks.map((x) => [x.target, x.source, x.format]),
+      [
+        ["vda", "/restore/vda.raw", "raw"],
+        ["vdb", "/img/vdb.raw", "raw"],
+        ["hdc", undefined, "raw"],
+        ["vdn", "pool/img", undefined],
+      ],
+    );
+    const dropped = await withDiskSources(DOMAIN_XML, sources, { dropOtherDisks: true });
+    assert.doesNotMatch(dropped, /backingStore/);
+    assert.deepEqual(
+      (await parseDomainXml(dropped)).disks.map((x) => x.target),
+      ["vda", "hdc"],
+    );
+  });
+
+  it("refuses what is not a domain", async () => {
+    await assert.rejects(parseDomainXml("<network/>"), /not a libvirt domain XML/);
+  });
+});
+
+describe("qemu-img and virsh builders", () => {
+  it("parseChain reads qemu-img info --backing-chain", () => {
+    const json = JSON.stringify([
+      {
+        filename: "/img/vda.qcow2.virtsnap-20260101T000000Z.qcow2",
+        format: "qcow2",
+        "virtual-size": 268435456,
+        "actual-size": 200704,
+        "full-backing-filename": "/img/vda.qcow2",
+        "format-specific": { type: "qcow2", data: { compat: "1.1" } },
+      },
+      {
+        filename: "/img/vda.qcow2",
+        format: "qcow2",
+        "virtual-size": 268435456,
+        "format-specific": { type: "qcow2", data: { compat: "0.10" } },
+      },
+    ]);
+    const layers = parseChain(json);
+    assert.deepEqual(
+      layers.map((l) => [l.file, l.backing, l.compat, l.actualSize]),
+      [
+        ["/img/vda.qcow2.virtsnap-20260101T000000Z.qcow2", "/img/vda.qcow2", "1.1", 200704],
+        ["/img/vda.qcow2", undefined, "0.10", 0],
+      ],
+    );
+  });
+
+  it("parseCheck counts problems", () => {
+    assert.deepEqual(parseCheck('{"corruptions": 2, "leaks": 1, "check-errors": 0}'), {
+      corruptions: 2,
+      leaks: 1,
+      checkErrors: 0,
+    });
+    assert.deepEqual(parseCheck('{"image-end-offset": 1}'), {
+      corruptions: 0,
+      leaks: 0,
+      checkErrors: 0,
+    });
+  });
+
+  it("diskspec doubles commas in paths and says snapshot=no for skipped disks", () => {
+    assert.equal(
+      diskSpec({ target: "vda", overlay: "/img/a,b.qcow2" }),
+      "vda,snapshot=external,driver=qcow2,file=/img/a,,b.qcow2",
+    );
+    assert.equal(diskSpec({ target: "hdc", skip: true }), "hdc,snapshot=no");
+  });
+
+  it("builders pass names as single arguments, whatever they contain", () => {
+    const name = `x'; rm -rf / #$(id)`;
+    const cmd = virsh("qemu:///system").dumpXml(name);
+    assert.deepEqual(cmd.args, ["-c", "qemu:///system", "dumpxml", "--domain", name]);
+    assert.equal(cmd.mutates, false);
+    assert.equal(virsh("qemu:///system").define("/tmp/x.xml").mutates, true);
+  });
+
+  it("showCmd quotes what a shell would split (for logs only)", () => {
+    assert.equal(
+      showCmd({ file: "qemu-img", args: ["info", "/a b/it's"], mutates: false }),
+      `qemu-img info '/a b/it'\\''s'`,
+    );
+    assert.equal(
+      showCmd({ file: "virsh", args: ["list", "--all"], mutates: false }),
+      "virsh list --all",
+    );
+  });
+
+  it("size() renders binary units", () => {
+    assert.equal(size(512), "512 B");
+    assert.equal(size(1536), "1.5 KiB");
+    assert.equal(size(5 * 2 ** 30), "5.0 GiB");
+  });
+});
