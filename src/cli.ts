@@ -3,6 +3,7 @@ import { backup } from "./commands/backup.js";
 import { consolidate } from "./commands/consolidate.js";
 import { info } from "./commands/info.js";
 import { list } from "./commands/list.js";
+import { repair } from "./commands/repair.js";
 import { restore } from "./commands/restore.js";
 import { rotate } from "./commands/rotate.js";
 import type { Context } from "./context.js";
@@ -13,6 +14,7 @@ import { virsh } from "./libvirt/virsh.js";
 import { defaultLockDir } from "./lock.js";
 import { createLog, type Level, type Log } from "./log.js";
 import * as render from "./render.js";
+import { failpointTable } from "./steps.js";
 
 interface GlobalOptions {
   connect?: string;
@@ -204,6 +206,36 @@ function buildProgram(): Command {
     );
 
   program
+    .command("repair")
+    .description("finish or undo what an interrupted run left (idempotent)")
+    .argument("<domain>")
+    .addOption(backupDirOption())
+    .action(
+      act(program, async (ctx, [domain, o]) => {
+        const opts = o as { backupDir?: string };
+        const dir = opts.backupDir ?? process.env.VIRTSNAP_BACKUP_DIR;
+        const report = await repair(ctx, { domain: domain as string, backupDir: dir });
+        return { data: report, text: render.renderRepair(report) };
+      }),
+    );
+
+  const debug = program.command("debug").description("for tests and support");
+  debug
+    .command("failpoints")
+    .description(
+      "the named steps of each mutating command, in execution order (VIRTSNAP_FAILPOINT)",
+    )
+    .action(
+      act(program, async () => {
+        const table = failpointTable();
+        const text = Object.entries(table)
+          .map(([command, steps]) => `${command}: ${steps.join(", ") || "-"}`)
+          .join("\n");
+        return { data: table, text };
+      }),
+    );
+
+  program
     .command("info")
     .description("capabilities, live chain, last backup")
     .argument("<domain>")
@@ -255,6 +287,7 @@ function act(program: Command, action: Action) {
       uri,
       lockDir: defaultLockDir(process.env),
       now: () => new Date(),
+      env: process.env,
       signal: abort.signal,
     };
     try {

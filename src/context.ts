@@ -10,6 +10,8 @@ export interface Context {
   uri: string;
   lockDir: string;
   now: () => Date;
+  /** The process environment (fail points); only cli.ts fills it from process.env. */
+  env: NodeJS.ProcessEnv;
   /** Aborted on SIGINT/SIGTERM: long copies stop, clean-up steps still run. */
   signal: AbortSignal;
 }

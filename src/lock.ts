@@ -8,6 +8,8 @@ import type { Log } from "./log.js";
 
 export interface Holder {
   pid: number;
+  /** /proc/sys/kernel/random/boot_id: a pid from before a reboot is nobody. */
+  bootId: string;
   host: string;
   command: string;
   since: string;
@@ -30,7 +32,15 @@ function lockPath(lockDir: string, uri: string, domain: string): string {
   return path.join(lockDir, `domain-${key}`);
 }
 
-/** Takes the domain's lock at once or throws LockedError naming the holder (exit 75). */
+/** Where a command without a backup dir (consolidate) keeps its journal: beside the domain's lock. */
+export function hostJournalFile(lockDir: string, uri: string, domain: string): string {
+  return `${lockPath(lockDir, uri, domain)}.journal.json`;
+}
+
+/**
+ * Takes the domain's lock at once or throws LockedError naming the holder (exit 75). A lock whose
+ * recorded holder is gone (killed, or from before a reboot) is stale at once, not after 30 s.
+ */
 export async function lockDomain(
   lockDir: string,
   uri: string,
@@ -41,24 +51,19 @@ export async function lockDomain(
   await fs.mkdir(lockDir, { recursive: true, mode: 0o700 });
   const file = lockPath(lockDir, uri, domain);
   const holderFile = `${file}.holder.json`;
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(file, {
-      realpath: false,
-      retries: 0,
-      // proper-lockfile refreshes the lock's mtime every `update` ms; older than `stale` = holder died.
-      stale: 30_000,
-      update: 10_000,
-      onCompromised: (error) => log.error(`lock for domain '${domain}' was lost: ${error.message}`),
-    });
-  } catch (error) {
+  const release = await acquire(file, domain, log).catch(async (error) => {
     if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
-    throw new LockedError(
-      `domain '${domain}' is locked by ${await describeHolder(holderFile)}; try again later`,
-    );
-  }
+    const holder = await readHolder(holderFile);
+    if (!holder || (await isAlive(holder))) {
+      throw new LockedError(`domain '${domain}' is locked by ${describe(holder)}; try again later`);
+    }
+    log.warn(`domain '${domain}': taking over the lock of ${describe(holder)}, which is gone`);
+    await fs.rm(`${file}.lock`, { recursive: true, force: true });
+    return acquire(file, domain, log);
+  });
   const holder: Holder = {
     pid: process.pid,
+    bootId: await bootId(),
     host: os.hostname(),
     command,
     since: new Date().toISOString(),
@@ -70,11 +75,42 @@ export async function lockDomain(
   };
 }
 
-async function describeHolder(holderFile: string): Promise<string> {
+function acquire(file: string, domain: string, log: Log): Promise<() => Promise<void>> {
+  return lockfile.lock(file, {
+    realpath: false,
+    retries: 0,
+    // A holder killed before it could record itself: its lock is stale once the mtime is 30 s old.
+    stale: 30_000,
+    update: 10_000,
+    onCompromised: (error) => log.error(`lock for domain '${domain}' was lost: ${error.message}`),
+  });
+}
+
+async function readHolder(holderFile: string): Promise<Holder | undefined> {
   try {
-    const h = JSON.parse(await fs.readFile(holderFile, "utf8")) as Holder;
-    return `pid ${h.pid} on ${h.host} (virtsnap ${h.command}, since ${h.since})`;
+    return JSON.parse(await fs.readFile(holderFile, "utf8")) as Holder;
   } catch {
-    return "another virtsnap run";
+    return undefined;
   }
+}
+
+/** Another host's holder cannot be checked from here: it counts as alive. */
+async function isAlive(holder: Holder): Promise<boolean> {
+  if (holder.host !== os.hostname()) return true;
+  if (holder.bootId !== (await bootId())) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function bootId(): Promise<string> {
+  return (await fs.readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "")).trim();
+}
+
+function describe(holder: Holder | undefined): string {
+  if (!holder) return "another virtsnap run";
+  return `pid ${holder.pid} on ${holder.host} (virtsnap ${holder.command}, since ${holder.since})`;
 }

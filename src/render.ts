@@ -2,6 +2,7 @@ import type { BackupReport } from "./commands/backup.js";
 import type { ConsolidateReport } from "./commands/consolidate.js";
 import type { InfoReport } from "./commands/info.js";
 import type { DomainPoints } from "./commands/list.js";
+import type { RepairReport } from "./commands/repair.js";
 import type { RestoreReport } from "./commands/restore.js";
 import type { RotateReport } from "./commands/rotate.js";
 
@@ -94,4 +95,9 @@ export function renderInfo(report: InfoReport): string {
   const last = report.lastPoint;
   lines.push(`last point: ${last ? `${last.id} (${last.level}, ${last.mode})` : "none"}`);
   return lines.join("\n");
+}
+
+export function renderRepair(report: RepairReport): string {
+  if (report.actions.length === 0) return `${report.domain}: nothing to repair`;
+  return report.actions.map((a) => `${report.domain}: ${a}`).join("\n");
 }

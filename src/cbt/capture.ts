@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Context } from "../context.js";
+import type { Journal } from "../journal.js";
 import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
@@ -36,14 +37,20 @@ export async function cbtBackup(
   repo: Repository,
   quiesce: Quiesce,
   fullInstead: () => CbtPlan,
+  journal: Journal<"backup.cbt">,
 ): Promise<RestorePoint> {
   await prepareChainDir(repo.dir, plan.chain);
   const inactiveXml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
-  if (!domain.active) await ctx.run(ctx.virsh.startPaused(domain.name));
+  await journal.step("start-paused");
+  if (!domain.active) {
+    await journal.note({ startedPaused: true });
+    await ctx.run(ctx.virsh.startPaused(domain.name));
+  }
+  const run = { ctx, domain, repo, quiesce, inactiveXml, journal };
   try {
     try {
       await ensureCheckpoints(ctx, domain, repo.dir, plan);
-      return await captureAndRecord(ctx, domain, plan, repo, quiesce, inactiveXml);
+      return await captureAndRecord(run, plan);
     } catch (error) {
       // Never write an incremental that would restore wrong data: lost bitmaps mean a new full.
       if (!plan.incrementalFrom || !isBrokenBitmap(error)) throw error;
@@ -51,9 +58,12 @@ export async function cbtBackup(
         `${domain.name}: the chain's change tracking is gone (${(error as Error).message}); taking a new full backup`,
       );
       await dropAllCheckpoints(ctx, domain.name);
-      return await captureAndRecord(ctx, domain, fullInstead(), repo, quiesce, inactiveXml);
+      const full = fullInstead();
+      await journal.note({ pointId: full.pointId });
+      return await captureAndRecord(run, full);
     }
   } finally {
+    await journal.step("stop");
     if (!domain.active) {
       await ctx
         .run(ctx.virsh.stopGraceful(domain.name))
@@ -62,23 +72,30 @@ export async function cbtBackup(
   }
 }
 
-async function captureAndRecord(
-  ctx: Context,
-  domain: Domain,
-  plan: CbtPlan,
-  repo: Repository,
-  quiesce: Quiesce,
-  inactiveXml: string,
-): Promise<RestorePoint> {
+interface Run {
+  ctx: Context;
+  domain: Domain;
+  repo: Repository;
+  quiesce: Quiesce;
+  inactiveXml: string;
+  journal: Journal<"backup.cbt">;
+}
+
+async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> {
+  const { ctx, domain, repo, quiesce, inactiveXml, journal } = run;
   const time = ctx.now().toISOString();
   let point: RestorePoint;
   let jobStarted = false;
   try {
     await letQemuReach(ctx, domain.name, repo.dir, await prepareChainDir(repo.dir, plan.chain));
+    await journal.step("targets");
     await createTargets(ctx, repo.dir, plan);
+    await journal.step("job");
     const quiesced = await startJob(ctx, domain, plan, repo.dir, quiesce);
     jobStarted = true;
+    await journal.step("wait");
     await waitForBackupJob(ctx, domain.name);
+    await journal.step("finish-files");
     const disks: PointDisk[] = [];
     for (const job of plan.jobs)
       disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
@@ -98,6 +115,7 @@ async function captureAndRecord(
       quiesced,
       disks,
     };
+    await journal.step("catalog");
     await writeCatalog(repo.dir, withPoint(repo.catalog, point));
   } catch (error) {
     ctx.log.error(`backup of '${domain.name}' failed; removing what this run created`);
@@ -105,6 +123,7 @@ async function captureAndRecord(
     throw error;
   }
   ctx.log.info(`point ${point.id} (${point.level}) saved`);
+  await journal.step("prune-checkpoints");
   if (plan.checkpoint) await keepBitmapsFew(ctx, domain.name, repo.dir, plan, plan.checkpoint);
   return point;
 }

@@ -4,6 +4,7 @@ import { cbtBackup } from "../cbt/capture.js";
 import { planCbt } from "../cbt/plan.js";
 import type { Context } from "../context.js";
 import { describeIoError, OperationError, UsageError } from "../errors.js";
+import { JOURNAL_FILE, Journal } from "../journal.js";
 import { type DiskFilter, rawSkip, type Skipped, selectDisks } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
@@ -15,6 +16,7 @@ import { snapshotBackup } from "../snapshot/capture.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
 import type { Catalog, Chain, Domain, Mode, Repository, RestorePoint } from "../types.js";
+import { hasJournal, repairDomain } from "./repair.js";
 
 export type ModeOption = "auto" | "snapshot" | "cbt";
 export type LevelOption = "auto" | "full" | "inc" | "diff" | "copy";
@@ -104,12 +106,17 @@ async function backupDomain(
   options: BackupOptions,
   started: number,
 ): Promise<DomainResult> {
-  const domain = await readDomain(ctx.run, ctx.virsh, name);
+  let domain = await readDomain(ctx.run, ctx.virsh, name);
   const dir = path.resolve(domainDir(options.backupDir, name));
   const release = options.dryRun
     ? async () => {}
     : await lockDomain(ctx.lockDir, ctx.uri, name, "backup", ctx.log);
   try {
+    if (!options.dryRun && (await hasJournal(ctx, name, dir))) {
+      ctx.log.warn(`${name}: an earlier run was interrupted; repairing that first`);
+      await repairDomain(ctx, domain, dir);
+      domain = await readDomain(ctx.run, ctx.virsh, name);
+    }
     await ensureBackupRoot(options.backupDir);
     const repo = { dir, catalog: await catalogFor(dir, domain) };
     const { chains, skipped } = await chooseDisks(ctx, domain, options.filter);
@@ -155,15 +162,40 @@ function prepareCapture(
   );
   if (mode === "snapshot") {
     const plan = snapshotPlan(repo.catalog, chains, pointId, options.level);
-    return { plan, run: () => snapshotBackup(ctx, domain, plan, repo, options.quiesce) };
+    const run = () =>
+      journaled(ctx, repo, "backup.snapshot", domain.name, pointId, (journal) =>
+        snapshotBackup(ctx, domain, plan, repo, options.quiesce, journal),
+      );
+    return { plan, run };
   }
   const plan = planCbt(repo.catalog, chains, pointId, options.level);
   const fullInstead = () => planCbt(repo.catalog, chains, pointId, "full");
-  const run = async () => {
-    await leaveSnapshotOverlays(ctx, domain, chains);
-    return cbtBackup(ctx, domain, plan, repo, options.quiesce ? "required" : "try", fullInstead);
-  };
+  const quiesce = options.quiesce ? "required" : "try";
+  const run = () =>
+    journaled(ctx, repo, "backup.cbt", domain.name, pointId, async (journal) => {
+      await leaveSnapshotOverlays(ctx, domain, chains);
+      return cbtBackup(ctx, domain, plan, repo, quiesce, fullInstead, journal);
+    });
   return { plan, run };
+}
+
+/** The journal lives while the run does; after a failure it stays, for repair (DESIGN.md). */
+async function journaled<C extends "backup.snapshot" | "backup.cbt">(
+  ctx: Context,
+  repo: Repository,
+  command: C,
+  domain: string,
+  pointId: string,
+  work: (journal: Journal<C>) => Promise<RestorePoint>,
+): Promise<RestorePoint> {
+  const journal = await Journal.open(
+    path.join(repo.dir, JOURNAL_FILE),
+    { command, domain, pointId },
+    ctx.env,
+  );
+  const point = await work(journal);
+  await journal.close();
+  return point;
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
+import { Journal } from "../journal.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
-import { lockDomain } from "../lock.js";
+import { hostJournalFile, lockDomain } from "../lock.js";
 import { consolidateDisk, type DiskOutcome, type Method } from "../snapshot/consolidate.js";
 
 export interface ConsolidateOptions {
@@ -32,13 +33,21 @@ export async function consolidate(
   const domain = await readDomain(ctx.run, ctx.virsh, options.domain);
   const release = await lockDomain(ctx.lockDir, ctx.uri, domain.name, "consolidate", ctx.log);
   try {
+    const journal = await Journal.open(
+      hostJournalFile(ctx.lockDir, ctx.uri, domain.name),
+      { command: "consolidate", domain: domain.name, allLayers: options.allLayers },
+      ctx.env,
+    );
     const disks = domain.disks.filter((d) => d.device === "disk" && d.type === "file" && d.source);
     const outcomes: DiskOutcome[] = [];
+    await journal.step("merge");
     for (const disk of disks) {
       const outcome = await consolidateDisk(ctx, domain, disk, options.method, options.allLayers);
       ctx.log.info(`disk ${disk.target}: ${[...outcome.after].reverse().join(" <- ")}`);
       outcomes.push(outcome);
     }
+    await journal.step("cleanup");
+    await journal.close();
     return { domain: domain.name, disks: outcomes };
   } finally {
     await release();

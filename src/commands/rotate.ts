@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
+import { JOURNAL_FILE, Journal } from "../journal.js";
 import { checkDomainName } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
 import { withoutChains, writeCatalog } from "../repo/catalog.js";
@@ -36,13 +37,21 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
     const removed = chains.slice(0, Math.max(0, chains.length - options.keepChains));
     const kept = chains.slice(removed.length);
     if (options.dryRun || removed.length === 0) return { domain: options.domain, removed, kept };
+    const journal = await Journal.open(
+      path.join(dir, JOURNAL_FILE),
+      { command: "rotate", domain: options.domain, chains: removed },
+      ctx.env,
+    );
     // Catalog first: a crash between the two steps leaves unlisted files, never a listed point without files.
+    await journal.step("catalog");
     await writeCatalog(dir, withoutChains(catalog, new Set(removed)));
+    await journal.step("delete-chains");
     for (const id of removed) {
       if (!isPointId(id)) continue;
       ctx.log.info(`removing chain ${id}`);
       await fs.rm(path.join(dir, id), { recursive: true, force: true });
     }
+    await journal.close();
     return { domain: options.domain, removed, kept };
   } finally {
     await release();

@@ -37,7 +37,10 @@ export function virsh(uri: string) {
         ...specs.flatMap((s) => ["--diskspec", diskSpec(s)]),
       ),
 
-    /** Commit the layers from `top` down to just above `base` into `base` (top is not the active layer). */
+    /**
+     * Commit the layers from `top` down to just above `base` into `base` (top is not the active
+     * layer). No --wait: virsh polls every 500 ms, a fixed ~0.5 s per commit; see waitForBlockJob.
+     */
     blockCommit: (domain: string, target: string, top: string, base: string) =>
       write(
         "blockcommit",
@@ -49,9 +52,15 @@ export function virsh(uri: string) {
         top,
         "--base",
         base,
-        "--wait",
         "--delete",
       ),
+
+    blockJobPivot: (domain: string, target: string) =>
+      write("blockjob", "--domain", domain, "--path", target, "--pivot"),
+
+    /** `--raw` prints nothing once the disk has no block job. */
+    blockJobInfo: (domain: string, target: string) =>
+      read("blockjob", "--domain", domain, "--path", target, "--info", "--raw"),
 
     /** Commit the active layer (and all below it down to `base`) into `base`, then pivot QEMU onto `base`. */
     blockCommitActive: (domain: string, target: string, base: string) =>

@@ -4,7 +4,7 @@ import type { Context } from "../context.js";
 import { CommandError, OperationError } from "../errors.js";
 import { parseCheck, qemuImg } from "../qemu/qemu-img.js";
 import type { PointDisk } from "../types.js";
-import { commitPartial, sha256File } from "./files.js";
+import { commitPartial, fsyncFile, sha256File } from "./files.js";
 import { PARTIAL } from "./paths.js";
 
 /** Checks a freshly written `<file>.partial`, records its checksum and renames it into place. */
@@ -18,7 +18,8 @@ export async function finishPointFile(
   const absolute = path.join(domainDir, file);
   const partial = absolute + PARTIAL;
   await checkImage(ctx, partial);
-  const sha256 = await sha256File(partial);
+  // The hash reads the same bytes the flush writes out: do both at once.
+  const [sha256] = await Promise.all([sha256File(partial), fsyncFile(partial)]);
   await commitPartial(absolute);
   const { size } = await fs.stat(absolute);
   return { target, file, format: "qcow2", virtualSize, bytes: size, sha256 };

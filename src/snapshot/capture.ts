@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError, OperationError } from "../errors.js";
+import type { Journal } from "../journal.js";
 import { defineWithSources } from "../libvirt/define.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
@@ -24,15 +25,19 @@ export async function snapshotBackup(
   plan: SnapshotPlan,
   repo: Repository,
   quiesce: boolean,
+  journal: Journal<"backup.snapshot">,
 ): Promise<RestorePoint> {
   const inactiveXml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
   await prepareChainDir(repo.dir, plan.chain);
   const time = ctx.now().toISOString();
+  await journal.step("freeze");
   await freeze(ctx, domain, plan, inactiveXml, quiesce);
   let point: RestorePoint;
   try {
     const disks: PointDisk[] = [];
+    await journal.step("copy");
     for (const job of plan.jobs) disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job));
+    await journal.step("save-xml");
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
       inactiveXml,
@@ -47,6 +52,7 @@ export async function snapshotBackup(
       quiesced: quiesce,
       disks,
     };
+    await journal.step("catalog");
     await writeCatalog(repo.dir, withPoint(repo.catalog, point));
   } catch (error) {
     ctx.log.error(`backup of '${domain.name}' failed; putting the disks back as they were`);
@@ -55,6 +61,7 @@ export async function snapshotBackup(
     throw error;
   }
   ctx.log.info(`point ${point.id} (${point.level}) saved`);
+  await journal.step("commit-frozen");
   await shortenLiveChains(ctx, domain, plan, point);
   return point;
 }

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import type { Context } from "../context.js";
 import { OperationError } from "../errors.js";
+import { waitForBlockJob } from "../libvirt/block-job.js";
 import { defineWithSources } from "../libvirt/define.js";
 import { overlaysOf, ownImage, readChain, top } from "../qemu/live-chain.js";
 import { qemuImg } from "../qemu/qemu-img.js";
@@ -71,6 +72,7 @@ async function commitBelowActive(ctx: Context, domain: Domain, chain: Chain, own
   const frozenTop = chain.layers[1] as Layer;
   if (domain.active) {
     await ctx.run(ctx.virsh.blockCommit(domain.name, chain.target, frozenTop.file, own.file));
+    await waitForBlockJob(ctx, domain.name, chain.target);
     return;
   }
   await ctx.run(qemuImg.commit(frozenTop.file, own.file));

@@ -1,0 +1,250 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { deleteCheckpoint, listCheckpoints } from "../cbt/checkpoints.js";
+import type { Context } from "../context.js";
+import { JOURNAL_FILE, type JournalRecord, readJournal } from "../journal.js";
+import { settleBlockJob } from "../libvirt/block-job.js";
+import { defineWithSources } from "../libvirt/define.js";
+import { checkDomainName, readDomain } from "../libvirt/domain.js";
+import { hostJournalFile, lockDomain } from "../lock.js";
+import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
+import { qemuImg } from "../qemu/qemu-img.js";
+import { chainTip, readCatalog } from "../repo/catalog.js";
+import { domainDir, isPointId, parseOverlay } from "../repo/paths.js";
+import { consolidateDisk } from "../snapshot/consolidate.js";
+import type { Catalog, Disk, Domain } from "../types.js";
+
+export interface RepairOptions {
+  domain: string;
+  backupDir: string | undefined;
+}
+
+export interface RepairReport {
+  domain: string;
+  actions: string[];
+}
+
+export async function repair(ctx: Context, options: RepairOptions): Promise<RepairReport> {
+  checkDomainName(options.domain);
+  const domain = await readDomain(ctx.run, ctx.virsh, options.domain);
+  const release = await lockDomain(ctx.lockDir, ctx.uri, domain.name, "repair", ctx.log);
+  try {
+    const repoDir = options.backupDir
+      ? path.resolve(domainDir(options.backupDir, domain.name))
+      : undefined;
+    return { domain: domain.name, actions: await repairDomain(ctx, domain, repoDir) };
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * Finishes or undoes whatever an interrupted run left, judged from the live state, the catalog and
+ * the files, with the journal for what state cannot tell. Safe to run any number of times: on a
+ * clean domain it does nothing. The caller holds the domain's lock.
+ */
+export async function repairDomain(
+  ctx: Context,
+  domain: Domain,
+  repoDir: string | undefined,
+): Promise<string[]> {
+  const actions: string[] = [];
+  const say = (action: string) => {
+    ctx.log.info(`${domain.name}: repair: ${action}`);
+    actions.push(action);
+  };
+  const catalog = repoDir ? await readCatalog(repoDir) : undefined;
+  const journals = await readJournals(ctx, domain.name, repoDir);
+  if (domain.active) await endJobs(ctx, domain, say);
+  for (const disk of fileDisks(domain)) await repairChain(ctx, domain, disk, catalog, say);
+  if (repoDir) await removeUnlistedFiles(repoDir, catalog, say);
+  if (catalog) await removeStrayCheckpoints(ctx, domain.name, catalog, say);
+  await finishIntents(ctx, domain, journals, say);
+  for (const file of journalFiles(ctx, domain.name, repoDir)) await fs.rm(file, { force: true });
+  return actions;
+}
+
+export async function hasJournal(
+  ctx: Context,
+  domain: string,
+  repoDir: string | undefined,
+): Promise<boolean> {
+  return (await readJournals(ctx, domain, repoDir)).length > 0;
+}
+
+function journalFiles(ctx: Context, domain: string, repoDir: string | undefined): string[] {
+  const host = hostJournalFile(ctx.lockDir, ctx.uri, domain);
+  return repoDir ? [path.join(repoDir, JOURNAL_FILE), host] : [host];
+}
+
+async function readJournals(
+  ctx: Context,
+  domain: string,
+  repoDir: string | undefined,
+): Promise<JournalRecord[]> {
+  const records = await Promise.all(journalFiles(ctx, domain, repoDir).map(readJournal));
+  return records.filter((r): r is JournalRecord => r !== undefined);
+}
+
+function fileDisks(domain: Domain): Disk[] {
+  return domain.disks.filter((d) => d.device === "disk" && d.type === "file" && d.source);
+}
+
+/** A backup job is aborted (its point was never recorded); block jobs are run to their end. */
+async function endJobs(ctx: Context, domain: Domain, say: (a: string) => void): Promise<void> {
+  const job = (await ctx.run(ctx.virsh.jobInfo(domain.name))).stdout;
+  if (!/Job type:\s+None/.test(job)) {
+    await ctx.run(ctx.virsh.jobAbort(domain.name));
+    say("aborted a backup job left running");
+  }
+  for (const disk of fileDisks(domain)) {
+    if (await settleBlockJob(ctx, domain.name, disk.target))
+      say(`disk ${disk.target}: finished a block job left running`);
+  }
+}
+
+/**
+ * Snapshot mode's leftovers. A top overlay for a point the catalog never got, above the overlay of
+ * the catalog's newest point: the run died before its point was saved, so merge the new overlay
+ * back (the next backup stays incremental). Then any frozen layers are committed into the own
+ * image, and overlay files no chain uses are deleted.
+ */
+async function repairChain(
+  ctx: Context,
+  domain: Domain,
+  disk: Disk,
+  catalog: Catalog | undefined,
+  say: (a: string) => void,
+) {
+  let chain = await readChain(ctx.run, disk);
+  const [top, below] = overlaysOf(chain);
+  const tip = catalog ? chainTip(catalog) : undefined;
+  const topId = top && parseOverlay(top.file)?.pointId;
+  const unrecorded = topId !== undefined && !catalog?.points.some((p) => p.id === topId);
+  if (top && below && unrecorded && parseOverlay(below.file)?.pointId === tip?.id) {
+    await mergeTopInto(ctx, domain, disk, top.file, below.file, below.format);
+    say(`disk ${disk.target}: merged the overlay of unsaved point ${topId} back`);
+    chain = await readChain(ctx.run, { ...disk, source: below.file });
+  }
+  if (overlaysOf(chain).length > 1) {
+    const source = chain.layers[0]?.file;
+    await consolidateDisk(ctx, domain, { ...disk, source }, "commit", false);
+    say(`disk ${disk.target}: committed frozen overlays into ${ownImage(chain).file}`);
+    chain = await readChain(ctx.run, { ...disk, source });
+  }
+  await removeOrphanOverlays(
+    ownImage(chain).file,
+    new Set(chain.layers.map((l) => l.file)),
+    disk.target,
+    say,
+  );
+}
+
+async function mergeTopInto(
+  ctx: Context,
+  domain: Domain,
+  disk: Disk,
+  top: string,
+  below: string,
+  format: string,
+) {
+  if (domain.active) {
+    await ctx.run(ctx.virsh.blockCommitActive(domain.name, disk.target, below));
+    return;
+  }
+  await ctx.run(qemuImg.commit(top, below));
+  const xml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
+  await defineWithSources(ctx, xml, new Map([[disk.target, { file: below, format }]]));
+  await fs.rm(top, { force: true });
+}
+
+/** Overlays named after this very image that no chain uses: made by a run that died before using them. */
+async function removeOrphanOverlays(
+  ownFile: string,
+  live: Set<string>,
+  target: string,
+  say: (a: string) => void,
+) {
+  const dir = path.dirname(ownFile);
+  for (const name of await fs.readdir(dir)) {
+    const file = path.join(dir, name);
+    if (live.has(file) || parseOverlay(file)?.image !== ownFile) continue;
+    await fs.rm(file, { force: true });
+    say(`disk ${target}: deleted unused overlay ${file}`);
+  }
+}
+
+const POINT_FILE =
+  /\.(\d{8}T\d{6}Z)\.(full|inc|diff|copy)\.qcow2(\.partial)?$|^(domain|checkpoint)\.(\d{8}T\d{6}Z)\.xml(\.partial)?$/;
+
+/** A file the catalog does not list is not a restore point: partial files, unsaved points, half-deleted chains. */
+async function removeUnlistedFiles(
+  repoDir: string,
+  catalog: Catalog | undefined,
+  say: (a: string) => void,
+) {
+  const chains = new Set(catalog?.chains.map((c) => c.id));
+  const points = new Set(catalog?.points.map((p) => p.id));
+  let entries: string[];
+  try {
+    entries = await fs.readdir(repoDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const full = path.join(repoDir, entry);
+    if (entry.endsWith(".partial")) {
+      await fs.rm(full, { force: true });
+      say(`deleted ${entry}`);
+    } else if (isPointId(entry) && !chains.has(entry)) {
+      await fs.rm(full, { recursive: true, force: true });
+      say(`deleted chain folder ${entry}, which the catalog does not list`);
+    } else if (isPointId(entry)) {
+      for (const name of await fs.readdir(full)) {
+        const m = POINT_FILE.exec(name);
+        const id = m?.[1] ?? m?.[5];
+        if (!m || (id && points.has(id) && !name.endsWith(".partial"))) continue;
+        await fs.rm(path.join(full, name), { force: true });
+        say(`deleted ${entry}/${name}, which the catalog does not list`);
+      }
+    }
+  }
+}
+
+/** A checkpoint for a point the catalog never got would make the next inc depend on nothing. */
+async function removeStrayCheckpoints(
+  ctx: Context,
+  domain: string,
+  catalog: Catalog,
+  say: (a: string) => void,
+) {
+  const points = new Set(catalog.points.map((p) => `virtsnap-${p.id}`));
+  const names = await listCheckpoints(ctx, domain).catch(() => []);
+  for (const name of names) {
+    if (!name.startsWith("virtsnap-") || points.has(name)) continue;
+    await deleteCheckpoint(ctx, domain, name);
+    say(`deleted checkpoint ${name} of an unsaved point`);
+  }
+}
+
+async function finishIntents(
+  ctx: Context,
+  domain: Domain,
+  journals: JournalRecord[],
+  say: (a: string) => void,
+) {
+  for (const journal of journals) {
+    if (journal.command === "consolidate" && journal.allLayers) {
+      const fresh = await readDomain(ctx.run, ctx.virsh, domain.name);
+      for (const disk of fileDisks(fresh)) await consolidateDisk(ctx, fresh, disk, "commit", true);
+      say("finished consolidate --all-layers");
+    }
+    if (journal.startedPaused) {
+      const state = (await ctx.run(ctx.virsh.domState(domain.name))).stdout.trim();
+      if (state === "paused") {
+        await ctx.run(ctx.virsh.stopGraceful(domain.name));
+        say("shut off again the domain a cbt run had started paused");
+      }
+    }
+  }
+}
