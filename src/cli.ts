@@ -6,6 +6,7 @@ import { list } from "./commands/list.js";
 import { repair } from "./commands/repair.js";
 import { restore } from "./commands/restore.js";
 import { rotate } from "./commands/rotate.js";
+import { verify } from "./commands/verify.js";
 import type { Context } from "./context.js";
 import { EXIT, exitCodeFor, isExpected, UsageError } from "./errors.js";
 import { createRunner } from "./exec.js";
@@ -202,6 +203,28 @@ function buildProgram(): Command {
           allLayers: Boolean(opts.allLayers),
         });
         return { data: report, text: render.renderConsolidate(report) };
+      }),
+    );
+
+  program
+    .command("verify")
+    .description("check every file of the repository against the catalog")
+    .argument("<domain>")
+    .addOption(backupDirOption())
+    .option("--point <id>", "only this point and the points it depends on")
+    .action(
+      act(program, async (ctx, [domain, o]) => {
+        const opts = o as { backupDir?: string; point?: string };
+        const report = await verify(ctx, {
+          domain: domain as string,
+          backupDir: backupDir(opts.backupDir),
+          point: opts.point,
+        });
+        return {
+          data: report,
+          text: render.renderVerify(report),
+          exitCode: report.ok ? EXIT.ok : EXIT.failure,
+        };
       }),
     );
 

@@ -5,6 +5,7 @@ import type { DomainPoints } from "./commands/list.js";
 import type { RepairReport } from "./commands/repair.js";
 import type { RestoreReport } from "./commands/restore.js";
 import type { RotateReport } from "./commands/rotate.js";
+import type { VerifyReport } from "./commands/verify.js";
 
 /** Human-readable text for each command's report; --json prints the report itself instead. */
 
@@ -100,4 +101,17 @@ export function renderInfo(report: InfoReport): string {
 export function renderRepair(report: RepairReport): string {
   if (report.actions.length === 0) return `${report.domain}: nothing to repair`;
   return report.actions.map((a) => `${report.domain}: ${a}`).join("\n");
+}
+
+export function renderVerify(report: VerifyReport): string {
+  const lines = report.points.map(
+    (p) => `${p.id}: ${p.ok ? "ok" : `DAMAGED: ${p.problems.join("; ")}`}`,
+  );
+  const damaged = report.points.filter((p) => !p.ok).length;
+  lines.push(
+    report.ok
+      ? `${report.domain}: all ${report.points.length} point(s) verified`
+      : `${report.domain}: ${damaged} damaged point(s)`,
+  );
+  return lines.join("\n");
 }

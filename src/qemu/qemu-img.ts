@@ -46,6 +46,9 @@ export const qemuImg = {
   commit: (top: string, base: string) => write("commit", "-q", "-b", base, top),
 
   check: (file: string) => read("check", "--output=json", file),
+
+  /** This one file's header only: no backing chain is opened. */
+  info: (file: string) => read("info", "--output=json", file),
 };
 
 interface InfoJson {

@@ -33,7 +33,7 @@ export async function must(file: string, args: string[]): Promise<string> {
 
 /** Runs the CLI exactly as a user would. */
 export async function virtsnap(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const r = await execa("node", [BIN, ...args], {
+  const r = await execa(process.execPath, [BIN, ...args], {
     reject: false,
     env: { ...env },
     stdin: "ignore",
@@ -73,6 +73,8 @@ export interface LabDomainOptions {
   name?: string;
   disks: LabDisk[];
   cdrom?: boolean;
+  /** Extra <disk> elements, verbatim (network or block disks that virtsnap must skip). */
+  extraDisksXml?: string;
   /** Sub-folder for the images inside the domain's folder (to test paths with spaces). */
   subdir?: string;
   start?: boolean;
@@ -122,7 +124,7 @@ export class LabDomain {
         await must("qemu-img", ["create", "-q", "-f", d.format, ...opts, d.path, `${d.sizeMiB}M`]);
       }
       const xmlFile = path.join(dir, "domain.xml");
-      await fs.writeFile(xmlFile, domain.xml(Boolean(options.cdrom)));
+      await fs.writeFile(xmlFile, domain.xml(Boolean(options.cdrom), options.extraDisksXml ?? ""));
       await must("virsh", ["define", "--file", xmlFile]);
       if (options.start !== false) await domain.start();
     } catch (error) {
@@ -132,7 +134,7 @@ export class LabDomain {
     return domain;
   }
 
-  private xml(cdrom: boolean): string {
+  private xml(cdrom: boolean, extraDisksXml: string): string {
     const disks = this.disks.map(
       (d) => `<disk type='file' device='disk'><driver name='qemu' type='${d.format}'/>
         <source file='${xmlEscape(d.path)}'/><target dev='${d.target}' bus='virtio'/></disk>`,
@@ -142,7 +144,7 @@ export class LabDomain {
         `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>`,
       );
     return `<domain type='qemu'><name>${xmlEscape(this.name)}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
-      <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${disks.join("\n")}</devices></domain>`;
+      <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${disks.join("\n")}${extraDisksXml}</devices></domain>`;
   }
 
   async start(): Promise<void> {
