@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "./repo/files.js";
+import { describeIoError } from "./errors.js";
+import { makeWritableDir, writeFileAtomic } from "./repo/files.js";
 import { type Command, failpoint, type StepOf } from "./steps.js";
 
 /** What a mutating command is doing, written before each step so `repair` can finish or undo it. */
@@ -14,6 +15,8 @@ export interface JournalRecord {
   chains?: string[];
   /** A shut-off domain virtsnap started paused for a cbt job: repair shuts it off again. */
   startedPaused?: boolean;
+  /** restore: the folder whose `*.partial` files repair removes. */
+  restoreTo?: string;
   /** consolidate --all-layers, to be finished by repair. */
   allLayers?: boolean;
   steps: string[];
@@ -39,7 +42,11 @@ export class Journal<C extends Command = Command> {
       startedAt: new Date().toISOString(),
       steps: [],
     };
-    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    try {
+      await makeWritableDir(path.dirname(file));
+    } catch (error) {
+      throw describeIoError(error, `cannot write backups into ${path.dirname(file)}`);
+    }
     const journal = new Journal<C>(file, full, env);
     await journal.save();
     return journal;

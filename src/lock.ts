@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import lockfile from "proper-lockfile";
-import { LockedError } from "./errors.js";
+import { LockedError, OperationError } from "./errors.js";
 import type { Log } from "./log.js";
 
 export interface Holder {
@@ -49,6 +49,12 @@ export async function lockDomain(
   log: Log,
 ): Promise<Release> {
   await fs.mkdir(lockDir, { recursive: true, mode: 0o700 });
+  // Anyone could plant a symlink where the lock's files go in a world-writable folder.
+  if ((await fs.stat(lockDir)).mode & 0o002) {
+    throw new OperationError(
+      `lock dir ${lockDir} is world-writable; point VIRTSNAP_LOCK_DIR at a private folder`,
+    );
+  }
   const file = lockPath(lockDir, uri, domain);
   const holderFile = `${file}.holder.json`;
   const release = await acquire(file, domain, log).catch(async (error) => {
@@ -68,7 +74,8 @@ export async function lockDomain(
     command,
     since: new Date().toISOString(),
   };
-  await fs.writeFile(holderFile, JSON.stringify(holder), { mode: 0o600 });
+  await fs.rm(holderFile, { force: true });
+  await fs.writeFile(holderFile, JSON.stringify(holder), { mode: 0o600, flag: "wx" });
   return async () => {
     await fs.rm(holderFile, { force: true });
     await release();

@@ -18,6 +18,7 @@ export const STEPS = {
   consolidate: ["merge", "cleanup"],
   rotate: ["catalog", "delete-chains"],
   prune: [],
+  restore: ["write-disks", "write-xml"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Command = keyof typeof STEPS;

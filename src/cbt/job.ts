@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Context } from "../context.js";
-import { CommandError, OperationError } from "../errors.js";
+import { OperationError } from "../errors.js";
 import { parseJobInfo } from "../libvirt/backup-xml.js";
 
 /**
@@ -14,7 +14,7 @@ export async function waitForBackupJob(ctx: Context, domain: string): Promise<vo
       await ctx.run(ctx.virsh.jobAbort(domain)).catch(() => {});
       throw new OperationError("interrupted; the backup job was aborted");
     }
-    const info = parseJobInfo((await ctx.run(ctx.virsh.jobInfo(domain)).catch(domainGone)).stdout);
+    const info = parseJobInfo(await jobInfo(ctx, domain, false));
     if (info.type === "None") break;
     if (info.total && Date.now() - lastReport > 5000) {
       lastReport = Date.now();
@@ -24,9 +24,7 @@ export async function waitForBackupJob(ctx: Context, domain: string): Promise<vo
     }
     await sleep(100);
   }
-  const done = parseJobInfo(
-    (await ctx.run(ctx.virsh.completedJobInfo(domain)).catch(domainGone)).stdout,
-  );
+  const done = parseJobInfo(await jobInfo(ctx, domain, true));
   if (done.type !== "Completed") {
     throw new OperationError(
       `the backup job ended as '${done.type}' (target full, I/O error, or the domain stopped)`,
@@ -34,14 +32,20 @@ export async function waitForBackupJob(ctx: Context, domain: string): Promise<vo
   }
 }
 
-function domainGone(error: unknown): never {
-  if (
-    error instanceof CommandError &&
-    /not running|no domain|failed to get domain/i.test(error.stderr)
-  ) {
-    throw new OperationError("the domain stopped during the backup job");
+/** A domain that dies mid-job shows up as any of several virsh errors; ask libvirt what happened. */
+async function jobInfo(ctx: Context, domain: string, completed: boolean): Promise<string> {
+  try {
+    return (
+      await ctx.run(completed ? ctx.virsh.completedJobInfo(domain) : ctx.virsh.jobInfo(domain))
+    ).stdout;
+  } catch (error) {
+    const state = await ctx.run(ctx.virsh.domState(domain)).then(
+      (r) => r.stdout.trim(),
+      () => "gone",
+    );
+    if (state === "running" || state === "paused") throw error;
+    throw new OperationError(`the domain stopped during the backup job (it is ${state} now)`);
   }
-  throw error;
 }
 
 /** Forget a stale completed-job record, so the next read is about our job. */

@@ -234,6 +234,13 @@ async function finishIntents(
   say: (a: string) => void,
 ) {
   for (const journal of journals) {
+    if (journal.command === "restore" && journal.restoreTo) {
+      const names = await fs.readdir(journal.restoreTo).catch(() => [] as string[]);
+      for (const name of names.filter((n) => n.endsWith(".partial"))) {
+        await fs.rm(path.join(journal.restoreTo, name), { force: true });
+        say(`deleted ${path.join(journal.restoreTo, name)} of an interrupted restore`);
+      }
+    }
     if (journal.command === "consolidate" && journal.allLayers) {
       const fresh = await readDomain(ctx.run, ctx.virsh, domain.name);
       for (const disk of fileDisks(fresh)) await consolidateDisk(ctx, fresh, disk, "commit", true);

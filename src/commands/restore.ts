@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError, OperationError, UsageError } from "../errors.js";
+import { JOURNAL_FILE, Journal } from "../journal.js";
 import { withDiskSources } from "../libvirt/domain-xml.js";
 import { lockDomain } from "../lock.js";
 import { qemuImg } from "../qemu/qemu-img.js";
@@ -55,6 +56,12 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
   });
   const release = await lockDomain(ctx.lockDir, ctx.uri, options.domain, "restore", ctx.log);
   try {
+    const journal = await Journal.open(
+      path.join(dir, JOURNAL_FILE),
+      { command: "restore", domain: options.domain, restoreTo: to },
+      ctx.env,
+    );
+    await journal.step("write-disks");
     for (const { disk, file } of outputs) {
       ctx.log.info(`disk ${disk.target}: writing ${file}`);
       await writeImage(ctx, path.join(dir, disk.file), file, options.format);
@@ -66,11 +73,13 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     const sources = new Map(
       outputs.map((o) => [o.disk.target, { file: o.file, format: options.format }]),
     );
+    await journal.step("write-xml");
     // Disks not restored are left out: the XML must never point a new domain at a live image.
     await writeFileAtomic(
       xmlFile,
       await withDiskSources(savedXml, sources, { dropOtherDisks: true }),
     );
+    await journal.close();
   } finally {
     await release();
   }

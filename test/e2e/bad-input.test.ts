@@ -136,6 +136,15 @@ describe("bad input and hostile conditions", () => {
     });
   }
 
+  it("a world-writable lock dir is refused", async () => {
+    const open = path.join(work, "open-locks");
+    await fs.mkdir(open);
+    await fs.chmod(open, 0o777);
+    const r = await virtsnap(["backup", vm.name, "-b", path.join(work, "never")], { VIRTSNAP_LOCK_DIR: open });
+    assert.equal(r.exitCode, 1);
+    assert.match(oneLine(r.stderr), /world-writable/);
+  });
+
   it("a second run on a locked domain exits 75 naming the holder; other domains are not blocked", async () => {
     const lockDir = path.join(work, "locks");
     const env = { VIRTSNAP_LOCK_DIR: lockDir };

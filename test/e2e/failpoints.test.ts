@@ -58,6 +58,21 @@ const CASES: Record<string, Case> = {
     },
     killed: (book) => ["consolidate", book.vm.name, "--all-layers"],
   },
+  restore: {
+    mode: "snapshot",
+    running: true,
+    setup: async (book) => {
+      await book.backup("--mode", "snapshot");
+    },
+    killed: (book) => [
+      "restore",
+      book.vm.name,
+      "-b",
+      book.backupDir,
+      "--to",
+      `${book.backupDir}-restore`,
+    ],
+  },
   rotate: {
     mode: "snapshot",
     running: true,
@@ -72,6 +87,12 @@ const CASES: Record<string, Case> = {
 
 async function assertClean(book: PointBook, c: Case): Promise<void> {
   const vm = book.vm;
+  const restoreDir = await fs.readdir(`${book.backupDir}-restore`).catch(() => []);
+  assert.deepEqual(
+    restoreDir.filter((f) => f.endsWith(".partial")),
+    [],
+    "a killed restore's partial files",
+  );
   assert.equal(await vm.state(), c.running ? "running" : "shut off", "domain state as before");
   const chain = await vm.chain("vda");
   assert.ok(chain.length <= 2, `live chain too long: ${chain.join(" <- ")}`);
@@ -112,6 +133,7 @@ describe("kill at every step, repair, back up again", async () => {
       "consolidate",
       "rotate",
       "prune",
+      "restore",
     ]);
     assert.deepEqual(table["backup.snapshot"]?.slice(0, 2), [
       "backup.snapshot.freeze",
