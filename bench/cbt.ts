@@ -30,7 +30,6 @@ import { statfsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import {
   IMAGES,
@@ -43,8 +42,20 @@ import {
   uniqueName,
   virtsnap,
 } from "../test/lab/lab.js";
+import {
+  commandLabel,
+  duBytes,
+  f2,
+  f3,
+  MiB,
+  median,
+  mib,
+  type Step,
+  stats,
+  table,
+  timed,
+} from "./common.js";
 
-const MiB = 1024 * 1024;
 const DISK_MIB = 2048;
 const CHUNKS = 8;
 const CHUNK_MIB = 64;
@@ -67,11 +78,6 @@ interface Options {
 }
 
 /** One step of a virtsnap run, from its -v log: the time until the next logged line. */
-interface Step {
-  label: string;
-  seconds: number;
-}
-
 interface Timed {
   /** The process alone. */
   seconds: number;
@@ -114,48 +120,8 @@ function parseOptions(argv: string[]): Options {
 
 // ---- small helpers -------------------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  if (s.length === 0) return Number.NaN;
-  return s.length % 2 === 1
-    ? (s[mid] as number)
-    : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
-const min = (xs: number[]) => Math.min(...xs);
-const max = (xs: number[]) => Math.max(...xs);
-const mib = (bytes: number) => bytes / MiB;
-const f2 = (x: number) => x.toFixed(2);
-const f3 = (x: number) => x.toFixed(3);
-
-function stats(xs: number[]): { median: number; min: number; max: number } {
-  return { median: median(xs), min: min(xs), max: max(xs) };
-}
-
 function checkInterrupted(): void {
   if (interrupted) throw new Error("interrupted");
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const value = await fn();
-  return [(performance.now() - t0) / 1000, value];
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, c) => max(rows.map((r) => (r[c] ?? "").length))) ?? [];
-  return rows
-    .map((r) =>
-      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))),
-    )
-    .map((r) => `  ${r.join("  ")}`)
-    .join("\n");
-}
-
-async function duBytes(dir: string): Promise<number> {
-  const out = await must("du", ["-sb", dir]);
-  return Number(out.split("\t")[0]);
 }
 
 async function filesBytes(dir: string, pattern: RegExp): Promise<number> {
@@ -185,15 +151,6 @@ function failed(what: string, r: Result): Error {
 // ---- virtsnap's step breakdown (from its -v log) --------------------------------------------
 
 /** `$ virsh -c URI backup-begin ...` -> `virsh backup-begin`. */
-function commandLabel(line: string): string {
-  const words = line.slice(2).split(" ");
-  const program = path.basename(words[0] ?? "?");
-  for (let i = 1; i < words.length; i++) {
-    if (words[i] === "-c") i++;
-    else if (!words[i]?.startsWith("-")) return `${program} ${words[i]}`;
-  }
-  return program;
-}
 
 const RENAME: Record<string, string> = {
   "virsh domjobinfo": "backup job running (polled: virsh domjobinfo)",

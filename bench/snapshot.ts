@@ -10,12 +10,23 @@
 import { statfsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { fsyncFile, sha256File } from "../src/repo/files.js";
 import { IMAGES, LabDomain, must, uniqueName, virtsnap } from "../test/lab/lab.js";
+import {
+  commandLabel,
+  duBytes,
+  f2,
+  f3,
+  MiB,
+  median,
+  mib,
+  type Step,
+  stats,
+  table,
+  timed,
+} from "./common.js";
 
-const MiB = 1024 * 1024;
 const DISK_MIB = 2048;
 const CHUNKS = 16;
 const CHUNK_MIB = 64;
@@ -27,11 +38,6 @@ interface Options {
 }
 
 /** One step of a virtsnap run, from its -v log: the time until the next logged line. */
-interface Step {
-  label: string;
-  seconds: number;
-}
-
 interface Timed {
   seconds: number;
   steps: Step[];
@@ -76,53 +82,13 @@ function parseOptions(argv: string[]): Options {
 
 // ---- small helpers -------------------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  if (s.length === 0) return Number.NaN;
-  return s.length % 2 === 1
-    ? (s[mid] as number)
-    : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
-const min = (xs: number[]) => Math.min(...xs);
-const max = (xs: number[]) => Math.max(...xs);
-const mib = (bytes: number) => bytes / MiB;
-const f2 = (x: number) => x.toFixed(2);
-const f3 = (x: number) => x.toFixed(3);
-
 function checkInterrupted(): void {
   if (interrupted) throw new Error("interrupted");
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const value = await fn();
-  return [(performance.now() - t0) / 1000, value];
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, c) => max(rows.map((r) => (r[c] ?? "").length))) ?? [];
-  return rows
-    .map((r) =>
-      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))),
-    )
-    .map((r) => `  ${r.join("  ")}`)
-    .join("\n");
 }
 
 // ---- virtsnap runs and their step breakdown ------------------------------------------------
 
 /** `$ virsh -c URI snapshot-create-as ...` -> `virsh snapshot-create-as`. */
-function commandLabel(line: string): string {
-  const words = line.slice(2).split(" ");
-  const program = path.basename(words[0] ?? "?");
-  for (let i = 1; i < words.length; i++) {
-    if (words[i] === "-c") i++;
-    else if (!words[i]?.startsWith("-")) return `${program} ${words[i]}`;
-  }
-  return program;
-}
 
 /**
  * virtsnap -v logs each command with a timestamp just before it runs (not on a TTY). The gap to the
@@ -205,11 +171,6 @@ async function allocatedBytes(image: string): Promise<{ map: number; actualSize:
     map: map.filter((e) => e.data).reduce((sum, e) => sum + e.length, 0),
     actualSize: info["actual-size"],
   };
-}
-
-async function duBytes(dir: string): Promise<number> {
-  const out = await must("du", ["-sb", dir]);
-  return Number(out.split("\t")[0]);
 }
 
 // ---- the measurements ----------------------------------------------------------------------
@@ -314,10 +275,6 @@ async function checkCatalog(name: string, dir: string, incs: number): Promise<vo
 }
 
 // ---- report --------------------------------------------------------------------------------
-
-function stats(xs: number[]): { median: number; min: number; max: number } {
-  return { median: median(xs), min: min(xs), max: max(xs) };
-}
 
 function stepTable(columns: [string, Timed[]][]): string {
   const labels: string[] = [];

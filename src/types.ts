@@ -5,6 +5,8 @@ export interface Domain {
   /** true when QEMU runs (also paused): live snapshot and block jobs; false: offline qemu-img path. */
   active: boolean;
   disks: Disk[];
+  /** A virtio channel for the QEMU guest agent is configured (needed to freeze filesystems). */
+  guestAgent: boolean;
   /** The XML the model was read from, saved with every point. */
   xml: string;
 }

@@ -46,7 +46,11 @@ export async function cbtBackup(
     await journal.note({ startedPaused: true });
     await ctx.run(ctx.virsh.startPaused(domain.name));
   }
-  const run = { ctx, domain, repo, quiesce, inactiveXml, journal };
+  // QEMU's identity (for folder access) is in the live XML, which a shut-off domain only has now.
+  const liveXml = domain.active
+    ? domain.xml
+    : (await ctx.run(ctx.virsh.dumpXml(domain.name))).stdout;
+  const run = { ctx, domain, repo, quiesce, inactiveXml, liveXml, journal };
   try {
     try {
       await ensureCheckpoints(ctx, domain, repo.dir, plan);
@@ -78,16 +82,17 @@ interface Run {
   repo: Repository;
   quiesce: Quiesce;
   inactiveXml: string;
+  liveXml: string;
   journal: Journal<"backup.cbt">;
 }
 
 async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> {
-  const { ctx, domain, repo, quiesce, inactiveXml, journal } = run;
+  const { ctx, domain, repo, quiesce, inactiveXml, liveXml, journal } = run;
   const time = ctx.now().toISOString();
   let point: RestorePoint;
   let jobStarted = false;
   try {
-    await letQemuReach(ctx, domain.name, repo.dir, await prepareChainDir(repo.dir, plan.chain));
+    await letQemuReach(liveXml, repo.dir, await prepareChainDir(repo.dir, plan.chain));
     await journal.step("targets");
     await createTargets(ctx, repo.dir, plan);
     await journal.step("job");
@@ -141,8 +146,9 @@ async function keepBitmapsFew(
   checkpoint: string,
 ) {
   try {
-    await pruneCheckpoints(ctx, domain, plan.keep);
-    await saveCheckpointXml(ctx, domain, domainDir, plan, checkpoint);
+    if ((await pruneCheckpoints(ctx, domain, plan.keep)) > 0) {
+      await saveCheckpointXml(ctx, domain, domainDir, plan, checkpoint);
+    }
   } catch (error) {
     ctx.log.warn(`${domain}: could not tidy up old checkpoints: ${(error as Error).message}`);
   }
@@ -207,6 +213,12 @@ async function startJob(
 
 /** --quiesce: the guest agent must freeze or the run fails. Otherwise: try, and say so if it cannot. */
 async function freezeGuest(ctx: Context, domain: Domain, quiesce: Quiesce): Promise<boolean> {
+  if (!domain.guestAgent && quiesce === "try") {
+    ctx.log.warn(
+      `${domain.name}: no guest agent channel, filesystems not frozen: the point is crash-consistent`,
+    );
+    return false;
+  }
   try {
     await ctx.run(ctx.virsh.fsFreeze(domain.name));
     return true;

@@ -75,16 +75,22 @@ export async function deleteCheckpoint(ctx: Context, domain: string, name: strin
   }
 }
 
-/** After a good point: only the chain's full checkpoint and the newest stay (bitmaps merge into parents). */
+/**
+ * After a good point: only the chain's full checkpoint and the newest stay (deleting one merges its
+ * bitmap into its parent's). Returns how many were deleted.
+ */
 export async function pruneCheckpoints(
   ctx: Context,
   domain: string,
   keep: string[],
-): Promise<void> {
+): Promise<number> {
+  let deleted = 0;
   for (const name of await listCheckpoints(ctx, domain)) {
-    if (name.startsWith("virtsnap-") && !keep.includes(name))
-      await deleteCheckpoint(ctx, domain, name);
+    if (!name.startsWith("virtsnap-") || keep.includes(name)) continue;
+    await deleteCheckpoint(ctx, domain, name);
+    deleted++;
   }
+  return deleted;
 }
 
 /** Every virtsnap checkpoint goes (for a new full after broken bitmaps). */

@@ -1,6 +1,5 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { Context } from "../context.js";
 import { OperationError } from "../errors.js";
 
 /** The uid:gid QEMU runs as, from the live XML's DAC label (<seclabel model='dac'><label>+U:+G</label>). */
@@ -24,12 +23,11 @@ function canSearch(
  * nothing can be listed), and the folders above must already allow it, or the run stops here.
  */
 export async function letQemuReach(
-  ctx: Context,
-  domain: string,
+  liveXml: string,
   domainDir: string,
   chainDir: string,
 ): Promise<void> {
-  const who = qemuIdentity((await ctx.run(ctx.virsh.dumpXml(domain))).stdout);
+  const who = qemuIdentity(liveXml);
   if (!who || who.uid === 0) return;
   for (const dir of [domainDir, chainDir]) {
     await fs.chown(dir, -1, who.gid);

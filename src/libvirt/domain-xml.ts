@@ -8,6 +8,7 @@ export interface DomainXml {
   name: string;
   uuid: string;
   disks: Disk[];
+  guestAgent: boolean;
 }
 
 export async function parseXml(xml: string): Promise<Node> {
@@ -38,6 +39,9 @@ export async function parseDomainXml(xml: string): Promise<DomainXml> {
     name: text(domain, "name") ?? "",
     uuid: text(domain, "uuid") ?? "",
     disks: diskNodes(root).map(toDisk),
+    guestAgent: children(children(domain, "devices")[0], "channel").some(
+      (c) => children(c, "target")[0]?.$?.name === "org.qemu.guest_agent.0",
+    ),
   };
 }
 

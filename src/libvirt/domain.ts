@@ -9,13 +9,7 @@ export async function readDomain(run: Run, virsh: Virsh, name: string): Promise<
   const state = (await run(virsh.domState(name)).catch(unknownDomain(name))).stdout.trim();
   const xml = (await run(virsh.dumpXml(name))).stdout;
   const parsed = await parseDomainXml(xml);
-  return {
-    name: parsed.name,
-    uuid: parsed.uuid,
-    active: isActive(state, name),
-    disks: parsed.disks,
-    xml,
-  };
+  return { ...parsed, active: isActive(state, name), xml };
 }
 
 /** running, paused, blocked, in shutdown: QEMU is there. shut off: it is not. */

@@ -140,7 +140,9 @@ describe("bad input and hostile conditions", () => {
     const open = path.join(work, "open-locks");
     await fs.mkdir(open);
     await fs.chmod(open, 0o777);
-    const r = await virtsnap(["backup", vm.name, "-b", path.join(work, "never")], { VIRTSNAP_LOCK_DIR: open });
+    const r = await virtsnap(["backup", vm.name, "-b", path.join(work, "never")], {
+      VIRTSNAP_LOCK_DIR: open,
+    });
     assert.equal(r.exitCode, 1);
     assert.match(oneLine(r.stderr), /world-writable/);
   });

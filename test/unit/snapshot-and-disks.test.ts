@@ -262,6 +262,16 @@ describe("domain XML", () => {
     );
   });
 
+  it("notices a guest agent channel", async () => {
+    assert.equal((await parseDomainXml(DOMAIN_XML)).guestAgent, false);
+    const channel =
+      "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>";
+    assert.equal(
+      (await parseDomainXml(DOMAIN_XML.replace("</devices>", `${channel}</devices>`))).guestAgent,
+      true,
+    );
+  });
+
   it("refuses what is not a domain", async () => {
     await assert.rejects(parseDomainXml("<network/>"), /not a libvirt domain XML/);
   });
