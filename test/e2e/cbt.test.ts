@@ -196,16 +196,13 @@ describe("cbt mode: a job killed mid-way, and auto mode's choice", () => {
     const first = await p.backup();
     for (let i = 0; i < 8; i++) await vm.write("vda", 0x50 + i, 64 + 64 * i, 64);
     const run = execa(
-      "node",
+      process.execPath,
       [path.resolve("bin/virtsnap.js"), "backup", vm.name, "-b", p.backupDir],
-      { reject: false },
+      {
+        reject: false,
+      },
     );
-    // Stop QEMU as soon as the job is running.
-    for (let i = 0; i < 200; i++) {
-      const info = await sh("virsh", ["domjobinfo", "--domain", vm.name]);
-      if (/Job type:\s+Unbounded/.test(info.stdout)) break;
-      await sleep(20);
-    }
+    await untilJobRuns(vm.name); // then stop QEMU under the running job
     await must("virsh", ["destroy", "--domain", vm.name]);
     const result = await run;
     assert.equal(result.exitCode, 1, result.stderr);
@@ -255,4 +252,32 @@ describe("cbt mode: a job killed mid-way, and auto mode's choice", () => {
       await v2.destroy();
     }
   });
+
+  it("domain undefined during the job (it turns transient): the point is saved and restores identically", async () => {
+    const p = new PointBook(vm, path.join(work, "undefined"), work);
+    await p.backup();
+    for (let i = 0; i < 8; i++) await vm.write("vda", 0x60 + i, 64 + 64 * i, 64);
+    const run = execa(
+      process.execPath,
+      [path.resolve("bin/virtsnap.js"), "backup", vm.name, "-b", p.backupDir],
+      {
+        reject: false,
+      },
+    );
+    await untilJobRuns(vm.name);
+    await must("virsh", ["undefine", "--domain", vm.name, "--checkpoints-metadata"]);
+    const result = await run;
+    assert.equal(result.exitCode, 0, result.stderr);
+    const point = await p.latest();
+    assert.equal(point.level, "inc");
+    await p.assertRestores(point);
+  });
 });
+
+async function untilJobRuns(name: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const info = await sh("virsh", ["domjobinfo", "--domain", name]);
+    if (/Job type:\s+Unbounded/.test(info.stdout)) return;
+    await sleep(20);
+  }
+}
