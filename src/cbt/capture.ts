@@ -19,7 +19,7 @@ import {
   pruneCheckpoints,
   saveCheckpointXml,
 } from "./checkpoints.js";
-import { clearCompletedJob, waitForBackupJob } from "./job.js";
+import { waitForBackupJob } from "./job.js";
 import type { CbtPlan } from "./plan.js";
 import { letQemuReach } from "./qemu-access.js";
 
@@ -199,7 +199,6 @@ async function startJob(
       ];
       await fs.writeFile(checkpointXmlFile, checkpointXml(plan.checkpoint, bitmaps));
     }
-    await clearCompletedJob(ctx, domain.name);
     await ctx.run(ctx.virsh.backupBegin(domain.name, backupFile, checkpointXmlFile));
   } finally {
     if (quiesced)

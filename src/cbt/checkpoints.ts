@@ -43,6 +43,7 @@ export async function ensureCheckpoints(
   domainDir: string,
   plan: CbtPlan,
 ): Promise<void> {
+  if (plan.needs.length === 0) return;
   const present = new Set(await listCheckpoints(ctx, domain.name));
   for (const name of plan.needs) {
     if (present.has(name)) continue;

@@ -4,8 +4,9 @@ import { OperationError } from "../errors.js";
 import { parseJobInfo } from "../libvirt/backup-xml.js";
 
 /**
- * Polls the domain's job until it ends, then reads the completed record (which also clears it).
- * A job that fails keeps nothing useful but "Failed"; a domain that stops ends the job as well.
+ * Polls the domain's job until it ends, then reads the completed record. libvirt writes that record
+ * when a job ends, so once ours has ended it is ours. A failed job says no more than "Failed"; a
+ * domain that stops ends the job as well.
  */
 export async function waitForBackupJob(ctx: Context, domain: string): Promise<void> {
   let lastReport = 0;
@@ -22,7 +23,7 @@ export async function waitForBackupJob(ctx: Context, domain: string): Promise<vo
         `backup job: ${Math.floor((100 * (info.processed ?? 0)) / info.total)}% of ${info.total} bytes`,
       );
     }
-    await sleep(100);
+    await sleep(50);
   }
   const done = parseJobInfo(await jobInfo(ctx, domain, true));
   if (done.type !== "Completed") {
@@ -46,9 +47,4 @@ async function jobInfo(ctx: Context, domain: string, completed: boolean): Promis
     if (state === "running" || state === "paused") throw error;
     throw new OperationError(`the domain stopped during the backup job (it is ${state} now)`);
   }
-}
-
-/** Forget a stale completed-job record, so the next read is about our job. */
-export async function clearCompletedJob(ctx: Context, domain: string): Promise<void> {
-  await ctx.run(ctx.virsh.completedJobInfo(domain)).catch(() => {});
 }
