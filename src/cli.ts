@@ -3,6 +3,7 @@ import { backup } from "./commands/backup.js";
 import { consolidate } from "./commands/consolidate.js";
 import { info } from "./commands/info.js";
 import { list } from "./commands/list.js";
+import { prune } from "./commands/prune.js";
 import { repair } from "./commands/repair.js";
 import { restore } from "./commands/restore.js";
 import { rotate } from "./commands/rotate.js";
@@ -181,6 +182,38 @@ function buildProgram(): Command {
       }),
     );
 
+  const keepOption = (rule: string, what: string) =>
+    new Option(`--keep-${rule} <n>`, what).argParser(positiveInt).default(0);
+  program
+    .command("prune")
+    .description("keep points by a restic-like policy, merge the others into their dependents")
+    .argument("<domain>")
+    .addOption(backupDirOption())
+    .addOption(keepOption("last", "the newest N points"))
+    .addOption(keepOption("hourly", "the newest point of each of the last N hours with points"))
+    .addOption(keepOption("daily", "the newest point of each of the last N days with points"))
+    .addOption(keepOption("weekly", "the newest point of each of the last N ISO weeks"))
+    .addOption(keepOption("monthly", "the newest point of each of the last N months"))
+    .option("--dry-run", "print what would be kept, merged and removed, change nothing")
+    .action(
+      act(program, async (ctx, [domain, o]) => {
+        const opts = o as Record<string, number | string | boolean | undefined>;
+        const report = await prune(ctx, {
+          domain: domain as string,
+          backupDir: backupDir(opts.backupDir as string | undefined),
+          policy: {
+            last: opts.keepLast as number,
+            hourly: opts.keepHourly as number,
+            daily: opts.keepDaily as number,
+            weekly: opts.keepWeekly as number,
+            monthly: opts.keepMonthly as number,
+          },
+          dryRun: Boolean(opts.dryRun),
+        });
+        return { data: report, text: render.renderPrune(report) };
+      }),
+    );
+
   program
     .command("consolidate")
     .description("live-chain upkeep: merge frozen virtsnap layers")
@@ -309,7 +342,7 @@ function act(program: Command, action: Action) {
       virsh: virsh(uri),
       uri,
       lockDir: defaultLockDir(process.env),
-      now: () => new Date(),
+      now: clock(process.env),
       env: process.env,
       signal: abort.signal,
     };
@@ -324,6 +357,17 @@ function act(program: Command, action: Action) {
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     }
   };
+}
+
+/**
+ * Test hook: VIRTSNAP_TEST_NOW=<ISO time> starts the clock there (point ids over a simulated
+ * calendar); it runs on from that instant.
+ */
+function clock(env: NodeJS.ProcessEnv): () => Date {
+  const start = env.VIRTSNAP_TEST_NOW ? Date.parse(env.VIRTSNAP_TEST_NOW) : Number.NaN;
+  if (Number.isNaN(start)) return () => new Date();
+  const offset = start - Date.now();
+  return () => new Date(Date.now() + offset);
 }
 
 function reportError(log: Log, error: unknown, json: boolean): void {

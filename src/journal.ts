@@ -13,6 +13,8 @@ export interface JournalRecord {
   /** The point being made (backup) or the chains being removed (rotate). */
   pointId?: string;
   chains?: string[];
+  /** prune: the points being removed (repair finishes the prune, it never undoes it). */
+  removed?: string[];
   /** A shut-off domain virtsnap started paused for a cbt job: repair shuts it off again. */
   startedPaused?: boolean;
   /** restore: the folder whose `*.partial` files repair removes. */

@@ -2,6 +2,7 @@ import type { BackupReport } from "./commands/backup.js";
 import type { ConsolidateReport } from "./commands/consolidate.js";
 import type { InfoReport } from "./commands/info.js";
 import type { DomainPoints } from "./commands/list.js";
+import type { PruneReport } from "./commands/prune.js";
 import type { RepairReport } from "./commands/repair.js";
 import type { RestoreReport } from "./commands/restore.js";
 import type { RotateReport } from "./commands/rotate.js";
@@ -113,5 +114,19 @@ export function renderVerify(report: VerifyReport): string {
       ? `${report.domain}: all ${report.points.length} point(s) verified`
       : `${report.domain}: ${damaged} damaged point(s)`,
   );
+  return lines.join("\n");
+}
+
+export function renderPrune(report: PruneReport): string {
+  const verb = report.dryRun ? "would keep" : "kept";
+  const lines = report.kept.map((k) => `${verb} ${k.id} (${k.reasons.join(", ")})`);
+  for (const m of report.merges)
+    lines.push(
+      `${report.dryRun ? "would merge" : "merged"} ${m.absorbs.join(", ")} into ${m.point} (${m.how})`,
+    );
+  const removed = report.removed.length > 0 ? report.removed.join(", ") : "none";
+  lines.push(`${report.dryRun ? "would remove" : "removed"}: ${removed}`);
+  if (!report.dryRun)
+    lines.push(`repository: ${size(report.bytesBefore)} -> ${size(report.bytesAfter)}`);
   return lines.join("\n");
 }

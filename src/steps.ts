@@ -17,7 +17,7 @@ export const STEPS = {
   ],
   consolidate: ["merge", "cleanup"],
   rotate: ["catalog", "delete-chains"],
-  prune: [],
+  prune: ["merge", "rename", "catalog", "delete"],
   restore: ["write-disks", "write-xml"],
 } as const satisfies Record<string, readonly string[]>;
 

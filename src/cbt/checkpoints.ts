@@ -55,7 +55,11 @@ export async function ensureCheckpoints(
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
     try {
       const file = path.join(tmp, "checkpoint.xml");
-      await fs.copyFile(saved, file);
+      // Its parent may be gone (merged away, or pruned with its point): then it is redefined as a root.
+      const xml = await fs.readFile(saved, "utf8");
+      const parent = /<parent>\s*<name>([^<]+)<\/name>\s*<\/parent>/.exec(xml)?.[1];
+      const orphan = parent !== undefined && !present.has(parent);
+      await fs.writeFile(file, orphan ? xml.replace(/<parent>[\s\S]*?<\/parent>/, "") : xml);
       await ctx.run(ctx.virsh.checkpointRedefine(domain.name, file));
     } catch (error) {
       throw new BrokenChainError(

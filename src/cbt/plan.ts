@@ -29,7 +29,7 @@ export interface CbtPlan {
   incrementalFrom: string | undefined;
   /** Checkpoint the job creates; none for a copy, which touches no checkpoint. */
   checkpoint: string | undefined;
-  /** Checkpoints the chain needs before the job, oldest first (redefined from saved XML if lost). */
+  /** The checkpoint the job starts from (redefined from saved XML if lost). */
   needs: string[];
   /** Checkpoints to keep after the job; other virtsnap checkpoints are deleted (bitmaps stay few). */
   keep: string[];
@@ -64,7 +64,7 @@ export function planCbt(
     parent,
     incrementalFrom: checkpointName(parent.id),
     checkpoint: checkpointName(pointId),
-    needs: [...new Set([full.id, parent.id])].map(checkpointName),
+    needs: [checkpointName(parent.id)],
     keep: [...new Set([full.id, pointId])].map(checkpointName),
     jobs: chains.map((chain) => diskJob(chain, continuable.chain, pointId, level, parent)),
   };

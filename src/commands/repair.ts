@@ -13,6 +13,7 @@ import { chainTip, readCatalog } from "../repo/catalog.js";
 import { domainDir, isPointId, parseOverlay } from "../repo/paths.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
 import type { Catalog, Disk, Domain } from "../types.js";
+import { finishInterruptedPrune } from "./prune.js";
 
 export interface RepairOptions {
   domain: string;
@@ -53,6 +54,9 @@ export async function repairDomain(
     ctx.log.info(`${domain.name}: repair: ${action}`);
     actions.push(action);
   };
+  // First: a prune's renamed files are not in the catalog until it is finished.
+  if (repoDir && (await finishInterruptedPrune(ctx, domain.name, repoDir)))
+    say("finished an interrupted prune");
   const catalog = repoDir ? await readCatalog(repoDir) : undefined;
   const journals = await readJournals(ctx, domain.name, repoDir);
   if (domain.active) await endJobs(ctx, domain, say);

@@ -38,9 +38,12 @@ export const qemuImg = {
   relink: (file: string, backing: string, backingFormat: string) =>
     write("rebase", "-u", "-F", backingFormat, "-b", backing, file),
 
-  /** Safe rebase: copies into `file` whatever differs between its old and new backing (an offline pull). */
+  /**
+   * Safe rebase: copies into `file` whatever differs between its old and new backing (an offline
+   * pull). An empty `backing` makes `file` standalone.
+   */
   rebaseSafe: (file: string, backing: string, backingFormat: string) =>
-    write("rebase", "-F", backingFormat, "-b", backing, file),
+    write("rebase", ...(backing ? ["-F", backingFormat] : []), "-b", backing, file),
 
   /** Offline commit of `top` and the layers below it down to `base`, into `base`. */
   commit: (top: string, base: string) => write("commit", "-q", "-b", base, top),

@@ -13,6 +13,13 @@ export function pointFile(chain: string, target: string, pointId: string, level:
   return path.join(chain, `${target}.${pointId}.${level}.qcow2`);
 }
 
+/** The level a point file was written at, from its name (a point's disks can differ: a new disk starts full). */
+export function levelOfFile(file: string): Level {
+  const level = /\.(full|inc|diff|copy)\.qcow2$/.exec(file)?.[1];
+  if (!level) throw new Error(`not a point file: ${file}`);
+  return level as Level;
+}
+
 export function domainXmlFile(chain: string, pointId: string): string {
   return path.join(chain, `domain.${pointId}.xml`);
 }

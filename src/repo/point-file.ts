@@ -7,6 +7,21 @@ import type { PointDisk } from "../types.js";
 import { commitPartial, fsyncFile, sha256File } from "./files.js";
 import { PARTIAL } from "./paths.js";
 
+/** Checks a point file that is in place (after prune changed it) and describes it for the catalog. */
+export async function describePointFile(
+  ctx: Context,
+  domainDir: string,
+  file: string,
+  target: string,
+  virtualSize: number,
+): Promise<PointDisk> {
+  const absolute = path.join(domainDir, file);
+  await checkImage(ctx, absolute);
+  const [sha256] = await Promise.all([sha256File(absolute), fsyncFile(absolute)]);
+  const { size } = await fs.stat(absolute);
+  return { target, file, format: "qcow2", virtualSize, bytes: size, sha256 };
+}
+
 /** Checks a freshly written `<file>.partial`, records its checksum and renames it into place. */
 export async function finishPointFile(
   ctx: Context,

@@ -58,6 +58,18 @@ const CASES: Record<string, Case> = {
     },
     killed: (book) => ["consolidate", book.vm.name, "--all-layers"],
   },
+  prune: {
+    mode: "snapshot",
+    running: false,
+    setup: async (book) => {
+      await book.backup("--mode", "snapshot");
+      await book.vm.write("vda", 0x22, 8, 2);
+      await book.backup("--mode", "snapshot");
+      await book.vm.write("vda", 0x23, 9, 2);
+      await book.backup("--mode", "snapshot");
+    },
+    killed: (book) => ["prune", book.vm.name, "-b", book.backupDir, "--keep-last", "1"],
+  },
   restore: {
     mode: "snapshot",
     running: true,

@@ -42,7 +42,12 @@ export class PointBook {
 
   /** `virtsnap backup` as a user runs it; the new point is remembered with what the guest had written. */
   async backup(...extra: string[]): Promise<ListedPoint> {
-    const r = await virtsnap(["backup", this.vm.name, "-b", this.backupDir, ...extra]);
+    return this.backupWith({}, ...extra);
+  }
+
+  /** The same with extra environment, e.g. VIRTSNAP_TEST_NOW for a simulated calendar. */
+  async backupWith(env: Record<string, string>, ...extra: string[]): Promise<ListedPoint> {
+    const r = await virtsnap(["backup", this.vm.name, "-b", this.backupDir, ...extra], env);
     assert.equal(r.exitCode, 0, r.stderr);
     return this.latest();
   }

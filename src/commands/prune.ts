@@ -1,0 +1,328 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { checkpointFile, deleteCheckpoint, listCheckpoints } from "../cbt/checkpoints.js";
+import { checkpointName } from "../cbt/plan.js";
+import type { Context } from "../context.js";
+import { OperationError, UsageError } from "../errors.js";
+import { JOURNAL_FILE, Journal, readJournal } from "../journal.js";
+import { checkDomainName } from "../libvirt/domain.js";
+import { lockDomain } from "../lock.js";
+import { qemuImg } from "../qemu/qemu-img.js";
+import { writeCatalog } from "../repo/catalog.js";
+import { exists, fsyncDir } from "../repo/files.js";
+import { domainXmlFile, levelOfFile, pointFile } from "../repo/paths.js";
+import { describePointFile } from "../repo/point-file.js";
+import {
+  choosePoints,
+  type KeepPolicy,
+  type Merge,
+  type PrunePlan,
+  planPrune,
+} from "../repo/retention.js";
+import type { Catalog, PointDisk, RestorePoint } from "../types.js";
+import { existingRepo } from "./repo-access.js";
+
+export interface PruneOptions {
+  domain: string;
+  backupDir: string;
+  policy: KeepPolicy;
+  dryRun: boolean;
+}
+
+export interface PruneReport {
+  domain: string;
+  dryRun: boolean;
+  kept: { id: string; reasons: string[] }[];
+  removed: string[];
+  merges: Merge[];
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/**
+ * Keeps points by a restic-like policy and merges every other point into the point that depends
+ * on it, so each kept point restores exactly as before (DESIGN.md, "The repository").
+ */
+export async function prune(ctx: Context, options: PruneOptions): Promise<PruneReport> {
+  checkPolicy(options.policy);
+  checkDomainName(options.domain);
+  const release = options.dryRun
+    ? async () => {}
+    : await lockDomain(ctx.lockDir, ctx.uri, options.domain, "prune", ctx.log);
+  try {
+    const repoDir = (await existingRepo(options.backupDir, options.domain)).dir;
+    if (!options.dryRun) await finishInterruptedPrune(ctx, options.domain, repoDir);
+    const { catalog } = await existingRepo(options.backupDir, options.domain);
+    const decision = choosePoints(catalog, options.policy);
+    const plan = planPrune(catalog, decision.remove);
+    const bytesBefore = repoBytes(catalog);
+    const report = {
+      domain: options.domain,
+      dryRun: options.dryRun,
+      kept: [...decision.keep]
+        .map(([id, reasons]) => ({ id, reasons }))
+        .sort((a, b) => a.id.localeCompare(b.id)),
+      removed: plan.remove,
+      merges: plan.merges,
+      bytesBefore,
+      bytesAfter: bytesBefore,
+    };
+    if (options.dryRun || plan.remove.length === 0) return report;
+    const journal = await Journal.open(
+      path.join(repoDir, JOURNAL_FILE),
+      { command: "prune", domain: options.domain, removed: plan.remove },
+      ctx.env,
+    );
+    const after = await carryOut(ctx, options.domain, repoDir, catalog, plan, journal);
+    await journal.close();
+    return { ...report, bytesAfter: repoBytes(after) };
+  } finally {
+    await release();
+  }
+}
+
+function checkPolicy(policy: KeepPolicy): void {
+  for (const [rule, n] of Object.entries(policy)) {
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError(`--keep-${rule} must be a whole number`);
+  }
+  if (Object.values(policy).every((n) => n === 0)) {
+    throw new UsageError(
+      "give at least one --keep-* option of 1 or more (prune never empties a repository)",
+    );
+  }
+}
+
+/**
+ * A prune that died is finished, never undone: its merges may already have changed files of kept
+ * points, and every step is safe to run again. Returns whether there was one.
+ */
+export async function finishInterruptedPrune(
+  ctx: Context,
+  domain: string,
+  repoDir: string,
+): Promise<boolean> {
+  const record = await readJournal(path.join(repoDir, JOURNAL_FILE));
+  if (record?.command !== "prune" || !record.removed) return false;
+  ctx.log.warn(`${domain}: finishing an interrupted prune`);
+  const { catalog } = await existingRepo(path.dirname(repoDir), domain);
+  const removed = record.removed.filter((id) => catalog.points.some((p) => p.id === id));
+  const journal = await Journal.open(
+    path.join(repoDir, JOURNAL_FILE),
+    { command: "prune", domain, removed: record.removed },
+    ctx.env,
+  );
+  if (removed.length > 0) {
+    await carryOut(ctx, domain, repoDir, catalog, planPrune(catalog, removed), journal);
+  } else {
+    // The catalog was written: only the deletions may be unfinished.
+    await deleteRemoved(ctx, domain, repoDir, record.removed, journal);
+  }
+  await journal.close();
+  return true;
+}
+
+/** Merges, then the catalog, then deletions: each step may run again after a crash. */
+async function carryOut(
+  ctx: Context,
+  domain: string,
+  repoDir: string,
+  catalog: Catalog,
+  plan: PrunePlan,
+  journal: Journal<"prune">,
+): Promise<Catalog> {
+  const byId = new Map(catalog.points.map((p) => [p.id, p]));
+  const removed = new Set(plan.remove);
+  const files = new Repointer(repoDir);
+  await journal.step("merge");
+  const merged = new Map<string, RestorePoint>();
+  for (const merge of plan.merges) {
+    const point = byId.get(merge.point) as RestorePoint;
+    const newLevel = merge.newParent === null ? "full" : point.level;
+    ctx.log.info(`${domain}: merging ${merge.absorbs.join(", ")} into ${point.id} (${merge.how})`);
+    const disks: PointDisk[] = [];
+    for (const disk of point.disks) {
+      const absorbed = absorbedFiles(point, disk.target, byId, removed);
+      if (absorbed.files.length === 0) {
+        disks.push(disk);
+        continue;
+      }
+      const newFile = pointFile(
+        point.chain,
+        disk.target,
+        point.id,
+        absorbed.base ? levelOfFile(disk.file) : "full",
+      );
+      const children = catalog.points
+        .filter((p) => p.parent === point.id)
+        .map((p) => p.disks.find((d) => d.target === disk.target)?.file)
+        .filter((f): f is string => f !== undefined && levelOfFile(f) !== "full");
+      const base = absorbed.base ? files.current(absorbed.base) : undefined;
+      await mergeDisk(
+        ctx,
+        files,
+        merge.how,
+        disk.file,
+        newFile,
+        absorbed.files,
+        base,
+        children,
+        journal,
+      );
+      disks.push({ ...disk, file: newFile });
+    }
+    merged.set(point.id, { ...point, parent: merge.newParent, level: newLevel, disks });
+  }
+
+  await journal.step("catalog");
+  const points: RestorePoint[] = [];
+  for (const point of catalog.points) {
+    if (removed.has(point.id)) continue;
+    const updated = merged.get(point.id);
+    if (!updated) {
+      points.push(point);
+      continue;
+    }
+    const disks = await Promise.all(
+      updated.disks.map((d) =>
+        d === point.disks.find((o) => o.target === d.target)
+          ? d
+          : describePointFile(ctx, repoDir, d.file, d.target, d.virtualSize),
+      ),
+    );
+    points.push({ ...updated, disks });
+  }
+  const emptied = new Set(plan.emptiedChains);
+  const after: Catalog = {
+    ...catalog,
+    chains: catalog.chains.filter((c) => !emptied.has(c.id)),
+    points,
+  };
+  await writeCatalog(repoDir, after);
+
+  await deleteRemoved(ctx, domain, repoDir, plan.remove, journal);
+  return after;
+}
+
+/** The removed points' files a kept point's disk reads through, newest first, and the kept file below them. */
+function absorbedFiles(
+  point: RestorePoint,
+  target: string,
+  byId: Map<string, RestorePoint>,
+  removed: Set<string>,
+): { files: string[]; base: string | undefined } {
+  const files: string[] = [];
+  let current = point;
+  for (;;) {
+    const disk = current.disks.find((d) => d.target === target);
+    if (!disk || levelOfFile(disk.file) === "full" || current.parent === null)
+      return { files, base: undefined };
+    const parent = byId.get(current.parent) as RestorePoint;
+    const parentDisk = parent.disks.find((d) => d.target === target);
+    if (!parentDisk)
+      throw new OperationError(`point ${parent.id} has no disk ${target} for ${current.id}`);
+    if (!removed.has(parent.id)) return { files, base: parentDisk.file };
+    files.push(parentDisk.file);
+    current = parent;
+  }
+}
+
+/**
+ * One disk of one merge. fold: commit the kept file down into the oldest absorbed file (the kept
+ * point's content never changes while that runs), which then replaces it. rebase: copy the
+ * absorbed data up into the kept file in place (again without changing its content).
+ */
+async function mergeDisk(
+  ctx: Context,
+  files: Repointer,
+  how: Merge["how"],
+  file: string,
+  newFile: string,
+  absorbed: string[],
+  base: string | undefined,
+  children: string[],
+  journal: Journal<"prune">,
+): Promise<void> {
+  const abs = files.abs;
+  const oldest = absorbed.at(-1) as string;
+  if (how === "fold" && (await exists(abs(oldest)))) {
+    await ctx.run(qemuImg.commit(abs(file), abs(oldest)));
+    await journal.step("rename");
+    await fs.rename(abs(oldest), abs(newFile));
+  } else if (how === "rebase" && (await exists(abs(file)))) {
+    await ctx.run(qemuImg.rebaseSafe(abs(file), base ? path.basename(base) : "", "qcow2"));
+    await journal.step("rename");
+    if (newFile !== file) await fs.rename(abs(file), abs(newFile));
+  } else if (!(await exists(abs(newFile)))) {
+    throw new OperationError(`cannot finish merging ${file}: ${newFile} is missing`);
+  }
+  await fsyncDir(path.dirname(abs(newFile)));
+  files.moved(file, newFile);
+  if (newFile === file) return;
+  for (const child of children) {
+    const current = files.current(child);
+    if (await exists(abs(current)))
+      await ctx.run(qemuImg.relink(abs(current), path.basename(newFile), "qcow2"));
+  }
+  await fs.rm(abs(file), { force: true });
+}
+
+/** Repository files by their path relative to the domain's folder, following renames made so far. */
+class Repointer {
+  private readonly renamed = new Map<string, string>();
+  constructor(private readonly dir: string) {}
+  abs = (file: string) => path.join(this.dir, file);
+  moved(from: string, to: string) {
+    if (from !== to) this.renamed.set(from, to);
+  }
+  current(file: string): string {
+    return this.renamed.get(file) ?? file;
+  }
+}
+
+async function deleteRemoved(
+  ctx: Context,
+  domain: string,
+  repoDir: string,
+  removed: string[],
+  journal: Journal<"prune">,
+): Promise<void> {
+  await journal.step("delete");
+  const { catalog } = await existingRepo(path.dirname(repoDir), domain);
+  const listed = new Set(catalog.points.flatMap((p) => p.disks.map((d) => d.file)));
+  const chains = new Set(catalog.chains.map((c) => c.id));
+  for (const chain of await fs.readdir(repoDir)) {
+    const dir = path.join(repoDir, chain);
+    if (!(await fs.stat(dir)).isDirectory()) continue;
+    if (!chains.has(chain)) {
+      // A chain folder is named after its first point: this one's points were all removed.
+      if (removed.includes(chain)) await fs.rm(dir, { recursive: true, force: true });
+      continue;
+    }
+    for (const id of removed) {
+      for (const name of await fs.readdir(dir)) {
+        const file = path.join(chain, name);
+        const ofPoint =
+          name.includes(`.${id}.`) &&
+          (file === domainXmlFile(chain, id) ||
+            file === checkpointFile(chain, id) ||
+            /\.qcow2$/.test(name));
+        if (ofPoint && !listed.has(file)) await fs.rm(path.join(dir, name), { force: true });
+      }
+    }
+  }
+  await dropCheckpoints(ctx, domain, removed);
+}
+
+/** cbt: a removed point's checkpoint goes too (its bitmap merges into the one before). */
+async function dropCheckpoints(ctx: Context, domain: string, removed: string[]): Promise<void> {
+  const present = await listCheckpoints(ctx, domain).catch(() => [] as string[]);
+  for (const id of removed) {
+    if (present.includes(checkpointName(id)))
+      await deleteCheckpoint(ctx, domain, checkpointName(id));
+  }
+}
+
+function repoBytes(catalog: Catalog): number {
+  return catalog.points.reduce((sum, p) => sum + p.disks.reduce((s, d) => s + d.bytes, 0), 0);
+}
