@@ -143,6 +143,11 @@ function buildProgram(): Command {
       new Option("--format <format>", "image format").choices(["qcow2", "raw"]).default("qcow2"),
     )
     .option("--disk <devs>", "only these disks (comma-separated targets)")
+    .option("--define <name>", "define the restored domain under this new name")
+    .option(
+      "--instant [name]",
+      "define and start it at once on overlays over the repository (name here or via --define)",
+    )
     .action(
       act(program, async (ctx, [domain, o]) => {
         const opts = o as Record<string, string | undefined>;
@@ -153,6 +158,7 @@ function buildProgram(): Command {
           to: opts.to as string,
           format: opts.format as "qcow2",
           disks: parseDeviceList(opts.disk),
+          ...instantOptions(opts.define, opts.instant as string | boolean | undefined),
         });
         return { data: report, text: render.renderRestore(report) };
       }),
@@ -312,6 +318,14 @@ function backupDir(value: string | undefined): string {
   const dir = value ?? process.env.VIRTSNAP_BACKUP_DIR;
   if (!dir) throw new UsageError("no backup directory: give -b DIR or set VIRTSNAP_BACKUP_DIR");
   return dir;
+}
+
+/** --instant NAME, or --define NAME --instant (DESIGN.md's form): both name the new domain. */
+function instantOptions(define: string | undefined, instant: string | boolean | undefined) {
+  if (typeof instant === "string" && define !== undefined && instant !== define)
+    throw new UsageError("--define and --instant name different domains; give the name once");
+  const name = typeof instant === "string" ? instant : define;
+  return { define: name, instant: instant !== undefined && instant !== false };
 }
 
 function positiveInt(value: string): number {

@@ -66,6 +66,9 @@ export function renderRestore(report: RestoreReport): string {
     `restored ${report.domain} at ${report.point}:`,
     ...lines,
     `domain XML: ${report.xml}`,
+    ...(report.defined
+      ? [`${report.started ? "defined and started" : "defined"} domain '${report.defined}'`]
+      : []),
   ].join("\n");
 }
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Context } from "../context.js";
 import type { Journal } from "../journal.js";
 import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
+import { letQemuReach, qemuIdentity } from "../libvirt/qemu-access.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, writeFileAtomic } from "../repo/files.js";
@@ -21,7 +22,6 @@ import {
 } from "./checkpoints.js";
 import { waitForBackupJob } from "./job.js";
 import type { CbtPlan } from "./plan.js";
-import { letQemuReach } from "./qemu-access.js";
 
 export type Quiesce = "required" | "try";
 
@@ -92,7 +92,11 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
   let point: RestorePoint;
   let jobStarted = false;
   try {
-    await letQemuReach(liveXml, repo.dir, await prepareChainDir(repo.dir, plan.chain));
+    await letQemuReach(
+      qemuIdentity(liveXml),
+      [repo.dir, await prepareChainDir(repo.dir, plan.chain)],
+      "in cbt mode QEMU writes the backup files itself, or use --mode snapshot",
+    );
     await journal.step("targets");
     await createTargets(ctx, repo.dir, plan);
     await journal.step("job");

@@ -3,7 +3,9 @@ import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError, OperationError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
-import { withDiskSources } from "../libvirt/domain-xml.js";
+import { checkNameIsFree } from "../libvirt/domain.js";
+import { asNewDomain, withDiskSources } from "../libvirt/domain-xml.js";
+import { letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
 import { lockDomain } from "../lock.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { findPoint } from "../repo/catalog.js";
@@ -19,6 +21,10 @@ export interface RestoreOptions {
   to: string;
   format: "qcow2" | "raw";
   disks: string[] | undefined;
+  /** Register the restored domain under this name (new uuid and MAC addresses). */
+  define: string | undefined;
+  /** Start it at once on overlays over the repository files instead of copies (needs `define`). */
+  instant: boolean;
 }
 
 export interface RestoreReport {
@@ -26,12 +32,16 @@ export interface RestoreReport {
   point: string;
   files: { target: string; file: string }[];
   xml: string;
+  /** The new domain's name, with --define or --instant. */
+  defined?: string;
+  started: boolean;
 }
 
 /**
- * Writes each disk of a point as a standalone image into `to`, plus the domain XML pointing at them.
- * Reads the repository only; never writes over an existing file. The XML keeps the original name and
- * uuid: defining it as is replaces the original domain's definition.
+ * Writes each disk of a point as a standalone image into `to`, plus the domain XML pointing at them,
+ * and with --define registers that XML as a new domain. --instant writes thin overlays over the
+ * repository files instead and starts the domain: it runs in seconds, its writes go to the overlays.
+ * Reads the repository only; never writes over an existing file or an existing domain.
  */
 export async function restore(ctx: Context, options: RestoreOptions): Promise<RestoreReport> {
   const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
@@ -40,6 +50,11 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     throw new UsageError(
       `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
     );
+  if (options.instant && options.format !== "qcow2")
+    throw new UsageError("--instant runs on qcow2 overlays; leave out --format raw");
+  if (options.instant && !options.define)
+    throw new UsageError("--instant needs a name for the new domain: --instant NAME");
+  if (options.define) await checkNameIsFree(ctx.run, ctx.virsh, options.define);
   const disks = pickDisks(point, options.disks);
   const to = path.resolve(options.to);
   const outputs = disks.map((d) => ({
@@ -62,9 +77,21 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
       ctx.env,
     );
     await journal.step("write-disks");
+    if (options.define) {
+      // The new domain's QEMU opens the files in `to` (and, for --instant, the repository's).
+      const host = (await ctx.run(ctx.virsh.capabilitiesOfHost())).stdout;
+      const qemu = qemuIdentityOfHost(host);
+      const why = "the restored domain's QEMU opens these files";
+      await letQemuReach(qemu, [to], why);
+      if (options.instant) await letQemuReach(qemu, [dir, path.join(dir, point.chain)], why);
+    }
     for (const { disk, file } of outputs) {
-      ctx.log.info(`disk ${disk.target}: writing ${file}`);
-      await writeImage(ctx, path.join(dir, disk.file), file, options.format);
+      const source = path.join(dir, disk.file);
+      if (!(await exists(source)))
+        throw new OperationError(`repository file ${source} is missing; run 'virtsnap verify'`);
+      ctx.log.info(`disk ${disk.target}: ${options.instant ? "overlay" : "writing"} ${file}`);
+      if (options.instant) await writeOverlay(ctx, source, file, disk.virtualSize);
+      else await writeImage(ctx, source, file, options.format);
     }
     const savedXml = await fs.readFile(
       path.join(dir, domainXmlFile(point.chain, point.id)),
@@ -75,22 +102,31 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     );
     await journal.step("write-xml");
     // Disks not restored are left out: the XML must never point a new domain at a live image.
-    await writeFileAtomic(
-      xmlFile,
-      await withDiskSources(savedXml, sources, { dropOtherDisks: true }),
-    );
+    const xml = await withDiskSources(savedXml, sources, { dropOtherDisks: true });
+    await writeFileAtomic(xmlFile, options.define ? await asNewDomain(xml, options.define) : xml);
     await journal.close();
   } finally {
     await release();
+  }
+  if (options.define) {
+    await ctx.run(ctx.virsh.define(xmlFile));
+    ctx.log.info(`defined domain '${options.define}'`);
+  }
+  if (options.instant && options.define) {
+    await ctx.run(ctx.virsh.start(options.define));
+    ctx.log.info(
+      `started '${options.define}' on overlays in ${to}; 'virsh blockpull ${options.define} <disk> --wait' makes a disk independent of the repository`,
+    );
   }
   return {
     domain: options.domain,
     point: point.id,
     files: outputs.map((o) => ({ target: o.disk.target, file: o.file })),
     xml: xmlFile,
+    ...(options.define ? { defined: options.define } : {}),
+    started: options.instant,
   };
 }
-
 function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDisk[] {
   if (!targets) return point.disks;
   return targets.map((t) => {
@@ -109,11 +145,27 @@ async function writeImage(
   file: string,
   format: "qcow2" | "raw",
 ): Promise<void> {
-  if (!(await exists(source)))
-    throw new OperationError(`repository file ${source} is missing; run 'virtsnap verify'`);
   const partial = file + PARTIAL;
   try {
     await ctx.run(qemuImg.convert(source, partial, format), { signal: ctx.signal });
+    await fsyncFile(partial);
+    await fs.rename(partial, file);
+  } catch (error) {
+    await fs.rm(partial, { force: true });
+    throw error;
+  }
+}
+
+/** A thin overlay whose backing is the repository file (absolute): QEMU only ever reads that one. */
+async function writeOverlay(
+  ctx: Context,
+  source: string,
+  file: string,
+  virtualSize: number,
+): Promise<void> {
+  const partial = file + PARTIAL;
+  try {
+    await ctx.run(qemuImg.createOverlay(partial, source, "qcow2", String(virtualSize)));
     await fsyncFile(partial);
     await fs.rename(partial, file);
   } catch (error) {

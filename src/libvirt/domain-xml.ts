@@ -87,6 +87,23 @@ export async function withDiskSources(
     disk.driver = [{ ...driver, $: { ...driver?.$, name: "qemu", type: replacement.format } }];
     delete disk.backingStore;
   }
+  return build(root);
+}
+
+/**
+ * The XML made into a new domain beside the original: another name, no uuid and no MAC addresses
+ * (libvirt makes new ones), so both can be defined and run at once.
+ */
+export async function asNewDomain(xml: string, name: string): Promise<string> {
+  const root = await parseXml(xml);
+  const domain = root.domain as Node;
+  domain.name = [name];
+  delete domain.uuid;
+  for (const nic of children(children(domain, "devices")[0], "interface")) delete nic.mac;
+  return build(root);
+}
+
+function build(root: Node): string {
   return new xml2js.Builder({
     headless: true,
     renderOpts: { pretty: true, indent: "  ", newline: "\n" },

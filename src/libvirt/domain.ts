@@ -39,3 +39,20 @@ export function checkDomainName(name: string): void {
     throw new UsageError(`'${name}' is not a usable domain name`);
   }
 }
+
+/** For a new domain's name: refuses one libvirt already knows (a define would replace it). */
+export async function checkNameIsFree(run: Run, virsh: Virsh, name: string): Promise<void> {
+  checkDomainName(name);
+  const taken = await run(virsh.domState(name)).then(
+    () => true,
+    (error: unknown) => {
+      if (
+        error instanceof CommandError &&
+        /failed to get domain|Domain not found/i.test(error.stderr)
+      )
+        return false;
+      throw error;
+    },
+  );
+  if (taken) throw new UsageError(`domain '${name}' already exists; choose another name`);
+}

@@ -15,6 +15,7 @@ export function virsh(uri: string) {
   return {
     version: () => read("version"),
     capabilitiesOfDomains: () => read("domcapabilities"),
+    capabilitiesOfHost: () => read("capabilities"),
     listNames: (onlyRunning: boolean) =>
       read("list", onlyRunning ? "--state-running" : "--all", "--name"),
     domState: (domain: string) => read("domstate", "--domain", domain),
@@ -23,6 +24,7 @@ export function virsh(uri: string) {
         ? read("dumpxml", "--inactive", "--domain", domain)
         : read("dumpxml", "--domain", domain),
     define: (xmlFile: string) => write("define", "--file", xmlFile),
+    start: (domain: string) => write("start", "--domain", domain),
 
     /** External disk-only snapshot; libvirt keeps no snapshot metadata, virtsnap's catalog does. */
     snapshotDiskOnly: (domain: string, specs: DiskSpec[], quiesce: boolean) =>

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { checkpointName, planCbt } from "../../src/cbt/plan.js";
-import { qemuIdentity } from "../../src/cbt/qemu-access.js";
 import { backupXml, checkpointXml, parseJobInfo } from "../../src/libvirt/backup-xml.js";
 import { parseXml } from "../../src/libvirt/domain-xml.js";
+import { qemuIdentity } from "../../src/libvirt/qemu-access.js";
 import { emptyCatalog, withPoint } from "../../src/repo/catalog.js";
 import type { Catalog, Chain, Level, Mode, RestorePoint } from "../../src/types.js";
 

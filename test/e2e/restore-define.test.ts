@@ -1,0 +1,165 @@
+/** restore --define and --instant: new domains beside the original, the repository untouched. */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { identical, LabDomain, must, sh, tempDir, uniqueName, virtsnap } from "../lab/lab.js";
+import { type ListedPoint, PointBook } from "../lab/points.js";
+
+async function sha256(file: string): Promise<string> {
+  return createHash("sha256")
+    .update(await fs.readFile(file))
+    .digest("hex");
+}
+
+async function repoChecksums(dir: string): Promise<Map<string, string>> {
+  const sums = new Map<string, string>();
+  for (const entry of await fs.readdir(dir, { recursive: true })) {
+    const file = path.join(dir, entry);
+    if ((await fs.stat(file)).isFile()) sums.set(entry, await sha256(file));
+  }
+  return sums;
+}
+
+describe("restore --define / --instant", () => {
+  let vm: LabDomain;
+  let work: string;
+  let backupDir: string;
+  let book: PointBook;
+  let full: ListedPoint;
+  let inc: ListedPoint;
+  const made: string[] = [];
+
+  before(async () => {
+    work = await tempDir("virtsnap-define-");
+    backupDir = path.join(work, "backups");
+    vm = await LabDomain.create({
+      disks: [
+        { target: "vda", format: "qcow2", sizeMiB: 64 },
+        { target: "vdb", format: "qcow2", sizeMiB: 32 },
+      ],
+      cdrom: true,
+      start: true,
+      extraDisksXml:
+        "<interface type='user'><mac address='52:54:00:aa:bb:cc'/><model type='virtio'/></interface>",
+    });
+    book = new PointBook(vm, backupDir, work);
+    await vm.write("vda", 0x51, 0, 4);
+    await vm.write("vdb", 0x52, 1, 2);
+    full = await book.backup("--mode", "snapshot");
+    await vm.write("vda", 0x53, 2, 4);
+    inc = await book.backup("--mode", "snapshot");
+  });
+
+  after(async () => {
+    for (const name of made) {
+      await sh("virsh", ["destroy", "--domain", name]);
+      await sh("virsh", ["undefine", "--domain", name]);
+    }
+    await vm?.destroy();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it("--define registers a copy under a new name: new uuid and MAC, disks in --to, cdrom kept; it starts", async () => {
+    const name = uniqueName("vst-def");
+    made.push(name);
+    const to = path.join(work, "defined");
+    const r = await virtsnap([
+      "--json",
+      "restore",
+      vm.name,
+      "-b",
+      backupDir,
+      "--point",
+      full.id,
+      "--to",
+      to,
+      "--define",
+      name,
+    ]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { defined: string }).defined, name);
+    const xml = await must("virsh", ["dumpxml", "--domain", name]);
+    const original = await must("virsh", ["dumpxml", "--domain", vm.name]);
+    const uuid = (x: string) => /<uuid>([^<]+)<\/uuid>/.exec(x)?.[1];
+    assert.notEqual(uuid(xml), uuid(original));
+    assert.ok(!xml.includes("52:54:00:aa:bb:cc"), "a new MAC address");
+    assert.match(xml, /<mac address='52:54:00:/);
+    assert.ok(xml.includes(`${to}/vda.qcow2`) && xml.includes(`${to}/vdb.qcow2`));
+    assert.match(xml, /device='cdrom'/);
+    for (const target of ["vda", "vdb"]) {
+      assert.ok(
+        await identical(await book.expected(target, full), path.join(to, `${target}.qcow2`)),
+        `${target} differs from the point`,
+      );
+    }
+    await must("virsh", ["start", "--domain", name]);
+    assert.equal((await must("virsh", ["domstate", "--domain", name])).trim(), "running");
+  });
+
+  it("refuses a name that exists, --instant without a name, and --instant with raw", async () => {
+    const to = path.join(work, "refused");
+    const base = ["restore", vm.name, "-b", backupDir, "--to", to];
+    const taken = await virtsnap([...base, "--define", vm.name]);
+    assert.equal(taken.exitCode, 2);
+    assert.match(taken.stderr, /already exists/);
+    const noName = await virtsnap([...base, "--instant"]);
+    assert.equal(noName.exitCode, 2);
+    assert.match(noName.stderr, /--instant needs a name/);
+    const raw = await virtsnap([...base, "--instant", "x", "--format", "raw"]);
+    assert.equal(raw.exitCode, 2);
+    await assert.rejects(fs.stat(to), "nothing was written");
+  });
+
+  it("--instant runs within 10 s on overlays; its writes leave the repository byte-identical", async () => {
+    const name = uniqueName("vst-inst");
+    made.push(name);
+    const to = path.join(work, "instant");
+    const repo = path.join(backupDir, vm.name);
+    const before = await repoChecksums(repo);
+    const started = Date.now();
+    const r = await virtsnap(["restore", vm.name, "-b", backupDir, "--to", to, "--instant", name]);
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal((await must("virsh", ["domstate", "--domain", name])).trim(), "running");
+    assert.ok(seconds < 10, `instant recovery took ${seconds} s`);
+    console.log(`instant recovery: running after ${seconds.toFixed(2)} s`);
+    for (const target of ["vda", "vdb"]) {
+      const overlay = path.join(to, `${target}.qcow2`);
+      const info = JSON.parse(await must("qemu-img", ["info", "-U", "--output=json", overlay]));
+      assert.equal(
+        info["full-backing-filename"],
+        path.join(repo, inc.disks.find((d) => d.target === target)?.file ?? ""),
+      );
+      const cmp = await sh("qemu-img", [
+        "compare",
+        "-U",
+        await book.expected(target, inc),
+        overlay,
+      ]);
+      assert.equal(cmp.exitCode, 0, `${target}: ${cmp.stdout}${cmp.stderr}`);
+    }
+    // The guest writes: the overlay takes it, the repository does not change.
+    const xml = await must("virsh", ["dumpxml", "--domain", name]);
+    const alias = /<target dev='vda'[\s\S]*?<alias name='([^']+)'/.exec(xml)?.[1];
+    const io = await must("virsh", [
+      "qemu-monitor-command",
+      "--hmp",
+      "--domain",
+      name,
+      `qemu-io -d /machine/peripheral/${alias}/virtio-backend "write -P 0x77 0 8M"`,
+    ]);
+    assert.equal(io.trim(), "");
+    await must("virsh", ["destroy", "--graceful", "--domain", name]);
+    const changed = await sh("qemu-img", [
+      "compare",
+      await book.expected("vda", inc),
+      path.join(to, "vda.qcow2"),
+    ]);
+    assert.equal(changed.exitCode, 1, "the instant domain's write reached its overlay");
+    assert.deepEqual(await repoChecksums(repo), before);
+    const verify = await virtsnap(["verify", vm.name, "-b", backupDir]);
+    assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
+  });
+});
