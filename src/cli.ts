@@ -15,6 +15,7 @@ import { parseDeviceList } from "./libvirt/disk-selection.js";
 import { virsh } from "./libvirt/virsh.js";
 import { defaultLockDir } from "./lock.js";
 import { createLog, type Level, type Log } from "./log.js";
+import { NO_PROGRESS, terminalProgress } from "./progress.js";
 import * as render from "./render.js";
 import { failpointTable } from "./steps.js";
 
@@ -90,10 +91,19 @@ function buildProgram(): Command {
     .option("--include <devs>", "only these disks (comma-separated targets, e.g. vda,vdb)")
     .option("--exclude <devs>", "skip these disks")
     .option("--include-raw", "also back up raw images (copied whole every time)")
+    .option("--full-every <n>", "start a new chain after N points", positiveInt)
+    .option("--compress", "qcow2-compress new point files (zstd where QEMU has it)")
+    .option(
+      "--bandwidth <MiB/s>",
+      "limit copies and block jobs (not cbt's backup job)",
+      positiveInt,
+    )
+    .option("--parallel <n>", "back up this many domains at once", positiveInt, 1)
+    .option("--metrics-file <path>", "write Prometheus textfile metrics (node_exporter)")
     .option("--dry-run", "print what would be done, change nothing")
     .action(
       act(program, async (ctx, [domains, o]) => {
-        const opts = o as Record<string, string | boolean | undefined>;
+        const opts = o as Record<string, string | number | boolean | undefined>;
         const report = await backup(ctx, {
           domains: domains as string[],
           all: Boolean(opts.all),
@@ -108,11 +118,17 @@ function buildProgram(): Command {
             includeRaw: Boolean(opts.includeRaw),
           },
           dryRun: Boolean(opts.dryRun),
+          fullEvery: opts.fullEvery as number | undefined,
+          compress: Boolean(opts.compress),
+          bandwidthMiB: opts.bandwidth as number | undefined,
+          parallel: opts.parallel as number,
+          metricsFile: opts.metricsFile as string | undefined,
         });
+        const allFailed = report.summary.ok === 0;
         return {
           data: report,
           text: render.renderBackup(report),
-          exitCode: report.ok ? EXIT.ok : EXIT.partial,
+          exitCode: report.ok ? EXIT.ok : allFailed ? EXIT.failure : EXIT.partial,
         };
       }),
     );
@@ -338,10 +354,16 @@ function act(program: Command, action: Action) {
   return async (...args: unknown[]) => {
     const global = program.opts<GlobalOptions>();
     const level: Level = global.quiet ? "error" : global.verbose ? "debug" : "info";
+    const tty = Boolean(process.stderr.isTTY);
+    const progress =
+      tty && !global.quiet ? terminalProgress((text) => process.stderr.write(text)) : NO_PROGRESS;
     const log = createLog({
       level,
-      write: (line) => process.stderr.write(`${line}\n`),
-      tty: Boolean(process.stderr.isTTY),
+      write: (line) => {
+        progress.clear();
+        process.stderr.write(`${line}\n`);
+      },
+      tty,
     });
     const uri = global.connect ?? process.env.LIBVIRT_DEFAULT_URI ?? "qemu:///system";
     const abort = new AbortController();
@@ -359,6 +381,7 @@ function act(program: Command, action: Action) {
       now: clock(process.env),
       env: process.env,
       signal: abort.signal,
+      progress,
     };
     try {
       const output = await action(ctx, args.slice(0, -1));

@@ -1,6 +1,7 @@
 import type { Run } from "./exec.js";
 import type { Virsh } from "./libvirt/virsh.js";
 import type { Log } from "./log.js";
+import type { Progress } from "./progress.js";
 
 /** Everything a command needs from the outside world, passed explicitly (only cli.ts reads process.*). */
 export interface Context {
@@ -14,4 +15,6 @@ export interface Context {
   env: NodeJS.ProcessEnv;
   /** Aborted on SIGINT/SIGTERM: long copies stop, clean-up steps still run. */
   signal: AbortSignal;
+  /** A bar on a terminal, nothing elsewhere. */
+  progress: Progress;
 }

@@ -18,6 +18,8 @@ export interface RunResult {
 export interface RunOptions {
   /** Copies pass the run's abort signal; clean-up steps do not, so they still run after Ctrl-C. */
   signal?: AbortSignal | undefined;
+  /** Sees the program's stdout as it comes (qemu-img -p progress). */
+  onOutput?: ((text: string) => void) | undefined;
 }
 
 export type Run = (cmd: Cmd, options?: RunOptions) => Promise<RunResult>;
@@ -33,13 +35,16 @@ export function createRunner(log: Log): Run {
   return async (cmd, options = {}) => {
     options.signal?.throwIfAborted();
     log.debug(`${cmd.mutates ? "!" : "$"} ${showCmd(cmd)}`);
-    const result = await execa(cmd.file, cmd.args, {
+    const child = execa(cmd.file, cmd.args, {
       ...(options.signal ? { cancelSignal: options.signal } : {}),
       reject: false,
       stdin: "ignore",
       env: { LC_ALL: "C" },
       maxBuffer: 256 * 1024 * 1024,
     });
+    const { onOutput } = options;
+    if (onOutput) child.stdout?.on("data", (chunk: Buffer) => onOutput(chunk.toString()));
+    const result = await child;
     if (result.isCanceled) throw new OperationError(`interrupted while running ${cmd.file}`);
     if (result.failed) throw toCommandError(cmd, result);
     return { stdout: result.stdout, stderr: result.stderr };

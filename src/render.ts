@@ -34,15 +34,36 @@ function table(rows: string[][]): string {
 }
 
 export function renderBackup(report: BackupReport): string {
-  return report.domains
-    .map((r) => {
-      if (r.status === "failed") return `${r.domain}: FAILED: ${r.error}`;
-      const disks = (r.disks ?? []).map((d) => `${d.target} ${d.level}`).join(", ");
-      if (r.status === "planned")
-        return `${r.domain}: would take point ${r.point} (${r.level}, chain ${r.chain}): ${disks}`;
-      return `${r.domain}: point ${r.point} (${r.level}, chain ${r.chain}): ${disks}; ${size(r.bytes ?? 0)} in ${r.seconds.toFixed(1)} s`;
-    })
-    .join("\n");
+  const lines = report.domains.map((r) => {
+    if (r.status === "failed") return `${r.domain}: FAILED: ${r.error}`;
+    const disks = (r.disks ?? []).map((d) => `${d.target} ${d.level}`).join(", ");
+    if (r.status === "planned")
+      return `${r.domain}: would take point ${r.point} (${r.level}, chain ${r.chain}): ${disks}`;
+    return `${r.domain}: point ${r.point} (${r.level}, chain ${r.chain}): ${disks}; ${size(r.bytes ?? 0)} in ${r.seconds.toFixed(1)} s`;
+  });
+  if (report.domains.length < 2) return lines.join("\n");
+  const rows = [["DOMAIN", "RESULT", "MODE", "LEVEL", "POINT", "SIZE", "SECONDS"]];
+  for (const r of report.domains) {
+    const result = r.status === "failed" ? "FAILED" : r.status;
+    const bytes = r.bytes === undefined ? "-" : size(r.bytes);
+    rows.push([
+      r.domain,
+      result,
+      r.mode ?? "-",
+      r.level ?? "-",
+      r.point ?? "-",
+      bytes,
+      r.seconds.toFixed(1),
+    ]);
+  }
+  const { summary } = report;
+  const failed = summary.failed > 0 ? `; failed: ${summary.failedDomains.join(", ")}` : "";
+  return [
+    ...lines,
+    "",
+    table(rows),
+    `${summary.ok} of ${summary.total} domains backed up${failed}`,
+  ].join("\n");
 }
 
 export function renderList(domains: DomainPoints[]): string {

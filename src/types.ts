@@ -44,6 +44,16 @@ export interface Chain {
   layers: Layer[];
 }
 
+/** How data moves into the repository (backup --compress, --bandwidth). */
+export interface Transfer {
+  /** qcow2 compression of new point files: zstd where QEMU has it, else zlib; false: none. */
+  compress: false | "zstd" | "zlib";
+  /** Limit for copies and block jobs, MiB/s; undefined: as fast as the disks go. */
+  bandwidthMiB: number | undefined;
+}
+
+export const FULL_SPEED: Transfer = { compress: false, bandwidthMiB: undefined };
+
 export type Mode = "snapshot" | "cbt";
 export type Level = "full" | "inc" | "diff" | "copy";
 

@@ -5,12 +5,13 @@ import type { Context } from "../context.js";
 import type { Journal } from "../journal.js";
 import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
 import { letQemuReach, qemuIdentity } from "../libvirt/qemu-access.js";
+import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, writeFileAtomic } from "../repo/files.js";
-import { domainXmlFile, PARTIAL } from "../repo/paths.js";
+import { COMPRESSING, domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
-import type { Domain, PointDisk, Repository, RestorePoint } from "../types.js";
+import type { Domain, PointDisk, Repository, RestorePoint, Transfer } from "../types.js";
 import {
   checkpointFile,
   deleteCheckpoint,
@@ -21,7 +22,7 @@ import {
   saveCheckpointXml,
 } from "./checkpoints.js";
 import { waitForBackupJob } from "./job.js";
-import type { CbtPlan } from "./plan.js";
+import type { CbtDiskJob, CbtPlan } from "./plan.js";
 
 export type Quiesce = "required" | "try";
 
@@ -36,6 +37,7 @@ export async function cbtBackup(
   plan: CbtPlan,
   repo: Repository,
   quiesce: Quiesce,
+  transfer: Transfer,
   fullInstead: () => CbtPlan,
   journal: Journal<"backup.cbt">,
 ): Promise<RestorePoint> {
@@ -50,7 +52,7 @@ export async function cbtBackup(
   const liveXml = domain.active
     ? domain.xml
     : (await ctx.run(ctx.virsh.dumpXml(domain.name))).stdout;
-  const run = { ctx, domain, repo, quiesce, inactiveXml, liveXml, journal };
+  const run = { ctx, domain, repo, quiesce, transfer, inactiveXml, liveXml, journal };
   try {
     try {
       await ensureCheckpoints(ctx, domain, repo.dir, plan);
@@ -81,13 +83,14 @@ interface Run {
   domain: Domain;
   repo: Repository;
   quiesce: Quiesce;
+  transfer: Transfer;
   inactiveXml: string;
   liveXml: string;
   journal: Journal<"backup.cbt">;
 }
 
 async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> {
-  const { ctx, domain, repo, quiesce, inactiveXml, liveXml, journal } = run;
+  const { ctx, domain, repo, quiesce, transfer, inactiveXml, liveXml, journal } = run;
   const time = ctx.now().toISOString();
   let point: RestorePoint;
   let jobStarted = false;
@@ -106,8 +109,10 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
     await waitForBackupJob(ctx, domain.name);
     await journal.step("finish-files");
     const disks: PointDisk[] = [];
-    for (const job of plan.jobs)
+    for (const job of plan.jobs) {
+      if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
       disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
+    }
     if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
@@ -260,4 +265,24 @@ async function undoRun(
   await fs.rm(path.join(domainDir, domainXmlFile(plan.chain, plan.pointId)), { force: true });
   await fs.rm(path.join(domainDir, checkpointFile(plan.chain, plan.pointId)), { force: true });
   if (plan.parent === undefined) await fs.rmdir(path.join(domainDir, plan.chain)).catch(() => {});
+}
+
+/** libvirt's push job cannot compress: the finished target is rewritten compressed, same backing. */
+async function compressTarget(
+  ctx: Context,
+  domainDir: string,
+  job: CbtDiskJob,
+  transfer: Transfer,
+): Promise<void> {
+  const partial = path.join(domainDir, job.file) + PARTIAL;
+  const compressed = path.join(domainDir, job.file) + COMPRESSING;
+  try {
+    const rewrite = job.backing
+      ? qemuImg.copyLayer(partial, compressed, job.backing, false, transfer)
+      : qemuImg.flatten(partial, compressed, false, transfer);
+    await convertShowingProgress(ctx, rewrite, `${job.target}: compress`);
+    await fs.rename(compressed, partial);
+  } finally {
+    await fs.rm(compressed, { force: true });
+  }
 }

@@ -9,6 +9,20 @@ import { parseJobInfo } from "../libvirt/backup-xml.js";
  * domain that stops ends the job as well.
  */
 export async function waitForBackupJob(ctx: Context, domain: string): Promise<void> {
+  try {
+    await pollJob(ctx, domain);
+  } finally {
+    ctx.progress.clear();
+  }
+  const done = parseJobInfo(await jobInfo(ctx, domain, true));
+  if (done.type !== "Completed") {
+    throw new OperationError(
+      `the backup job ended as '${done.type}' (target full, I/O error, or the domain stopped)`,
+    );
+  }
+}
+
+async function pollJob(ctx: Context, domain: string): Promise<void> {
   let lastReport = 0;
   for (;;) {
     if (ctx.signal.aborted) {
@@ -16,20 +30,16 @@ export async function waitForBackupJob(ctx: Context, domain: string): Promise<vo
       throw new OperationError("interrupted; the backup job was aborted");
     }
     const info = parseJobInfo(await jobInfo(ctx, domain, false));
-    if (info.type === "None") break;
-    if (info.total && Date.now() - lastReport > 5000) {
+    if (info.type === "None") return;
+    if (info.total && ctx.progress.enabled) {
+      ctx.progress.update("backup job", (info.processed ?? 0) / info.total);
+    } else if (info.total && Date.now() - lastReport > 5000) {
       lastReport = Date.now();
       ctx.log.info(
         `backup job: ${Math.floor((100 * (info.processed ?? 0)) / info.total)}% of ${info.total} bytes`,
       );
     }
     await sleep(50);
-  }
-  const done = parseJobInfo(await jobInfo(ctx, domain, true));
-  if (done.type !== "Completed") {
-    throw new OperationError(
-      `the backup job ended as '${done.type}' (target full, I/O error, or the domain stopped)`,
-    );
   }
 }
 

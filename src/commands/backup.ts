@@ -4,18 +4,23 @@ import { cbtBackup } from "../cbt/capture.js";
 import { planCbt } from "../cbt/plan.js";
 import type { Context } from "../context.js";
 import { describeIoError, OperationError, UsageError } from "../errors.js";
+import { createRunner } from "../exec.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import { type DiskFilter, rawSkip, type Skipped, selectDisks } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
+import { RunLog } from "../log.js";
+import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
+import { NO_PROGRESS } from "../progress.js";
 import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
-import { emptyCatalog, readCatalog } from "../repo/catalog.js";
+import { qemuImg } from "../qemu/qemu-img.js";
+import { chainTip, emptyCatalog, pointsOfChain, readCatalog } from "../repo/catalog.js";
 import { exists } from "../repo/files.js";
 import { domainDir, nextPointId, parseOverlay } from "../repo/paths.js";
 import { snapshotBackup } from "../snapshot/capture.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
-import type { Catalog, Chain, Domain, Mode, Repository, RestorePoint } from "../types.js";
+import type { Catalog, Chain, Domain, Mode, Repository, RestorePoint, Transfer } from "../types.js";
 import { hasJournal, repairDomain } from "./repair.js";
 
 export type ModeOption = "auto" | "snapshot" | "cbt";
@@ -31,6 +36,14 @@ export interface BackupOptions {
   quiesce: boolean;
   filter: DiskFilter;
   dryRun: boolean;
+  /** Start a new chain once the current one has this many points. */
+  fullEvery: number | undefined;
+  compress: boolean;
+  bandwidthMiB: number | undefined;
+  /** How many domains are backed up at once. */
+  parallel: number;
+  /** Prometheus textfile to update with this run's figures. */
+  metricsFile: string | undefined;
 }
 
 export interface DomainResult {
@@ -45,36 +58,96 @@ export interface DomainResult {
   disks?: { target: string; level: string; file: string }[];
   skipped: Skipped[];
   error?: string;
+  /** The run's log file in the domain's folder. */
+  logFile?: string;
 }
 
 export interface BackupReport {
   ok: boolean;
   domains: DomainResult[];
+  summary: { total: number; ok: number; failed: number; failedDomains: string[] };
 }
 
 export async function backup(ctx: Context, options: BackupOptions): Promise<BackupReport> {
   checkOptions(options);
   const names = await domainNames(ctx, options);
-  const results: DomainResult[] = [];
-  for (const name of names) {
-    const started = ctx.now().getTime();
-    try {
-      results.push(await backupDomain(ctx, name, options, started));
-    } catch (error) {
-      // One domain alone: its error is the run's error (and exit code); in a fleet, the others go on.
-      if (names.length === 1) throw error;
-      ctx.log.error(`${name}: ${(error as Error).message}`);
-      const seconds = (ctx.now().getTime() - started) / 1000;
-      results.push({
-        domain: name,
-        status: "failed",
-        seconds,
-        skipped: [],
-        error: (error as Error).message,
-      });
-    }
+  const transfer = await transferFor(ctx, options);
+  // Several domains at once would fight over one progress bar.
+  const runCtx = options.parallel > 1 ? { ...ctx, progress: NO_PROGRESS } : ctx;
+  const results = await inParallel(names, options.parallel, (name) =>
+    backupOne(runCtx, name, options, transfer, names.length === 1),
+  );
+  if (options.metricsFile && !options.dryRun)
+    await updateMetrics(ctx, options.metricsFile, options.backupDir, results);
+  const failed = results.filter((r) => r.status === "failed").map((r) => r.domain);
+  return {
+    ok: failed.length === 0,
+    domains: results,
+    summary: {
+      total: results.length,
+      ok: results.length - failed.length,
+      failed: failed.length,
+      failedDomains: failed,
+    },
+  };
+}
+
+/** One domain of the run, with its own log file; in a fleet its failure is a result, not an error. */
+async function backupOne(
+  ctx: Context,
+  name: string,
+  options: BackupOptions,
+  transfer: Transfer,
+  alone: boolean,
+): Promise<DomainResult> {
+  const started = ctx.now().getTime();
+  const runLog = new RunLog(ctx.log, ctx.now);
+  const domainCtx = { ...ctx, log: runLog.log, run: createRunner(runLog.log) };
+  try {
+    const result = await backupDomain(domainCtx, name, options, transfer, started, runLog);
+    return { ...result, ...(runLog.file ? { logFile: runLog.file } : {}) };
+  } catch (error) {
+    // One domain alone: its error is the run's error (and exit code); in a fleet, the others go on.
+    if (alone) throw error;
+    ctx.log.error(`${name}: ${(error as Error).message}`);
+    const seconds = (ctx.now().getTime() - started) / 1000;
+    return {
+      domain: name,
+      status: "failed",
+      seconds,
+      skipped: [],
+      error: (error as Error).message,
+      ...(runLog.file ? { logFile: runLog.file } : {}),
+    };
+  } finally {
+    await runLog.close();
   }
-  return { ok: results.every((r) => r.status !== "failed"), domains: results };
+}
+
+/** Runs `work` over `items`, at most `limit` at a time; results in the items' order. */
+async function inParallel<T, R>(
+  items: T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** --compress uses zstd where this QEMU has it (Debian's does), else zlib. */
+async function transferFor(ctx: Context, options: BackupOptions): Promise<Transfer> {
+  if (!options.compress) return { compress: false, bandwidthMiB: options.bandwidthMiB };
+  const help = await ctx.run(qemuImg.createOptions()).catch(() => ({ stdout: "" }));
+  const compress = /compression_type/.test(help.stdout) ? "zstd" : "zlib";
+  return { compress, bandwidthMiB: options.bandwidthMiB };
 }
 
 function checkOptions(options: BackupOptions): void {
@@ -89,6 +162,14 @@ function checkOptions(options: BackupOptions): void {
     throw new UsageError(`--level ${options.level} needs --mode cbt (or auto)`);
   }
   for (const name of options.domains) checkDomainName(name);
+  if (!Number.isInteger(options.parallel) || options.parallel < 1)
+    throw new UsageError("--parallel must be a whole number of at least 1");
+  if (options.fullEvery !== undefined && options.fullEvery < 1)
+    throw new UsageError("--full-every must be a whole number of at least 1");
+  if (options.fullEvery !== undefined && options.level !== "auto")
+    throw new UsageError("--full-every decides the level itself; leave out --level");
+  if (options.bandwidthMiB !== undefined && options.bandwidthMiB < 1)
+    throw new UsageError("--bandwidth must be a whole number of MiB/s, at least 1");
 }
 
 async function domainNames(ctx: Context, options: BackupOptions): Promise<string[]> {
@@ -104,7 +185,9 @@ async function backupDomain(
   ctx: Context,
   name: string,
   options: BackupOptions,
+  transfer: Transfer,
   started: number,
+  runLog: RunLog,
 ): Promise<DomainResult> {
   let domain = await readDomain(ctx.run, ctx.virsh, name);
   const dir = path.resolve(domainDir(options.backupDir, name));
@@ -112,16 +195,32 @@ async function backupDomain(
     ? async () => {}
     : await lockDomain(ctx.lockDir, ctx.uri, name, "backup", ctx.log);
   try {
+    if (!options.dryRun) {
+      await ensureBackupRoot(options.backupDir);
+      await runLog.attach(dir);
+    }
     if (!options.dryRun && (await hasJournal(ctx, name, dir))) {
       ctx.log.warn(`${name}: an earlier run was interrupted; repairing that first`);
       await repairDomain(ctx, domain, dir);
       domain = await readDomain(ctx.run, ctx.virsh, name);
     }
-    await ensureBackupRoot(options.backupDir);
     const repo = { dir, catalog: await catalogFor(dir, domain) };
     const { chains, skipped } = await chooseDisks(ctx, domain, options.filter);
     const mode = await resolveMode(ctx, options.mode, chains);
-    const capture = prepareCapture(ctx, domain, repo, chains, mode, options);
+    if (mode === "cbt" && transfer.bandwidthMiB !== undefined)
+      ctx.log.warn(
+        `${name}: libvirt cannot limit a cbt backup job's bandwidth; --bandwidth is not applied`,
+      );
+    const level = levelFor(repo.catalog, options);
+    const capture = prepareCapture(
+      ctx,
+      domain,
+      repo,
+      chains,
+      mode,
+      { ...options, level },
+      transfer,
+    );
     const { plan } = capture;
     const disks = plan.jobs.map((j) => ({ target: j.target, level: j.level, file: j.file }));
     const result = { domain: name, mode, skipped, chain: plan.chain, level: plan.level, disks };
@@ -155,6 +254,7 @@ function prepareCapture(
   chains: Chain[],
   mode: Mode,
   options: BackupOptions,
+  transfer: Transfer,
 ): Capture {
   const pointId = nextPointId(
     ctx.now(),
@@ -164,7 +264,7 @@ function prepareCapture(
     const plan = snapshotPlan(repo.catalog, chains, pointId, options.level);
     const run = () =>
       journaled(ctx, repo, "backup.snapshot", domain.name, pointId, (journal) =>
-        snapshotBackup(ctx, domain, plan, repo, options.quiesce, journal),
+        snapshotBackup(ctx, domain, plan, repo, options.quiesce, transfer, journal),
       );
     return { plan, run };
   }
@@ -174,9 +274,16 @@ function prepareCapture(
   const run = () =>
     journaled(ctx, repo, "backup.cbt", domain.name, pointId, async (journal) => {
       await leaveSnapshotOverlays(ctx, domain, chains);
-      return cbtBackup(ctx, domain, plan, repo, quiesce, fullInstead, journal);
+      return cbtBackup(ctx, domain, plan, repo, quiesce, transfer, fullInstead, journal);
     });
   return { plan, run };
+}
+
+/** --full-every N: the current chain has N points, so this one starts a new chain. */
+function levelFor(catalog: Catalog, options: BackupOptions): LevelOption {
+  const tip = chainTip(catalog);
+  if (options.fullEvery === undefined || !tip) return options.level;
+  return pointsOfChain(catalog, tip.chain).length >= options.fullEvery ? "full" : options.level;
 }
 
 /** The journal lives while the run does; after a failure it stays, for repair (DESIGN.md). */
@@ -306,4 +413,38 @@ function snapshotPlan(
     );
   }
   return plan;
+}
+
+/** --metrics-file: this run's figures per domain, with the catalog's for what persists across runs. */
+async function updateMetrics(
+  ctx: Context,
+  file: string,
+  backupDir: string,
+  results: DomainResult[],
+): Promise<void> {
+  const metrics: DomainMetrics[] = [];
+  for (const r of results) {
+    const catalog = await readCatalog(path.resolve(domainDir(backupDir, r.domain))).catch(
+      () => undefined,
+    );
+    const newest = catalog?.points.at(-1);
+    const tip = catalog ? chainTip(catalog) : undefined;
+    metrics.push({
+      domain: r.domain,
+      lastRun: Math.round(ctx.now().getTime() / 1000),
+      lastRunSuccess: r.status === "ok",
+      lastRunSeconds: r.seconds,
+      lastRunBytes: r.bytes ?? 0,
+      lastSuccess: newest ? Math.round(Date.parse(newest.time) / 1000) : undefined,
+      points: catalog?.points.length ?? 0,
+      chains: catalog?.chains.length ?? 0,
+      chainDepth: catalog && tip ? pointsOfChain(catalog, tip.chain).length : 0,
+    });
+  }
+  try {
+    await writeMetricsFile(file, metrics);
+  } catch (error) {
+    // Monitoring output must not turn a good backup into a failed one.
+    ctx.log.warn(`cannot write metrics to ${file}: ${(error as Error).message}`);
+  }
 }

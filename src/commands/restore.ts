@@ -7,6 +7,7 @@ import { checkNameIsFree } from "../libvirt/domain.js";
 import { asNewDomain, withDiskSources } from "../libvirt/domain-xml.js";
 import { letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
 import { lockDomain } from "../lock.js";
+import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { findPoint } from "../repo/catalog.js";
 import { exists, fsyncFile, makeWritableDir, writeFileAtomic } from "../repo/files.js";
@@ -147,7 +148,11 @@ async function writeImage(
 ): Promise<void> {
   const partial = file + PARTIAL;
   try {
-    await ctx.run(qemuImg.convert(source, partial, format), { signal: ctx.signal });
+    await convertShowingProgress(
+      ctx,
+      qemuImg.convert(source, partial, format),
+      path.basename(file),
+    );
     await fsyncFile(partial);
     await fs.rename(partial, file);
   } catch (error) {

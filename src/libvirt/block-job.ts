@@ -1,15 +1,22 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Context } from "../context.js";
+import { blockJobFraction } from "../progress.js";
 
 /**
  * Waits until the disk has no block job left. A finished non-active commit leaves nothing behind,
  * a failed one neither: callers check the resulting chain, which says which of the two it was.
  */
 export async function waitForBlockJob(ctx: Context, domain: string, target: string): Promise<void> {
-  for (;;) {
-    const { stdout } = await ctx.run(ctx.virsh.blockJobInfo(domain, target));
-    if (stdout.trim() === "") return;
-    await sleep(50);
+  try {
+    for (;;) {
+      const { stdout } = await ctx.run(ctx.virsh.blockJobInfo(domain, target));
+      if (stdout.trim() === "") return;
+      const fraction = blockJobFraction(stdout);
+      if (fraction !== undefined) ctx.progress.update(`${target}: block commit`, fraction);
+      await sleep(50);
+    }
+  } finally {
+    ctx.progress.clear();
   }
 }
 

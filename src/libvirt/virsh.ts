@@ -43,7 +43,13 @@ export function virsh(uri: string) {
      * Commit the layers from `top` down to just above `base` into `base` (top is not the active
      * layer). No --wait: virsh polls every 500 ms, a fixed ~0.5 s per commit; see waitForBlockJob.
      */
-    blockCommit: (domain: string, target: string, top: string, base: string) =>
+    blockCommit: (
+      domain: string,
+      target: string,
+      top: string,
+      base: string,
+      bandwidthMiB?: number,
+    ) =>
       write(
         "blockcommit",
         "--domain",
@@ -55,6 +61,7 @@ export function virsh(uri: string) {
         "--base",
         base,
         "--delete",
+        ...(bandwidthMiB ? ["--bandwidth", String(bandwidthMiB)] : []),
       ),
 
     blockJobPivot: (domain: string, target: string) =>

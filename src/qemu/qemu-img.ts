@@ -1,5 +1,5 @@
 import type { Cmd } from "../exec.js";
-import type { Layer } from "../types.js";
+import type { Layer, Transfer } from "../types.js";
 
 const read = (...args: string[]): Cmd => ({ file: "qemu-img", args, mutates: false });
 const write = (...args: string[]): Cmd => ({ file: "qemu-img", args, mutates: true });
@@ -28,8 +28,43 @@ export const qemuImg = {
   create: (file: string, size: string) => write("create", "-q", "-f", "qcow2", file, size),
 
   /** A standalone thin qcow2 copy of everything `source` shows through its backing chain. */
-  flatten: (source: string, target: string, shared: boolean) =>
-    write("convert", ...(shared ? ["-U"] : []), "-W", "-m", "8", "-O", "qcow2", source, target),
+  flatten: (source: string, target: string, shared: boolean, transfer: Transfer) =>
+    write(
+      "convert",
+      ...(shared ? ["-U"] : []),
+      ...transferArgs(transfer),
+      "-m",
+      "8",
+      "-O",
+      "qcow2",
+      source,
+      target,
+    ),
+
+  /**
+   * Only the data `source` itself holds (not its backing chain's), into a new file backed by
+   * `backing` (relative to the target's folder): compresses or rate-limits an incremental.
+   */
+  copyLayer: (
+    source: string,
+    target: string,
+    backing: string,
+    shared: boolean,
+    transfer: Transfer,
+  ) =>
+    write(
+      "convert",
+      ...(shared ? ["-U"] : []),
+      ...transferArgs(transfer),
+      "-O",
+      "qcow2",
+      "-B",
+      backing,
+      "-F",
+      "qcow2",
+      source,
+      target,
+    ),
 
   convert: (source: string, target: string, format: "qcow2" | "raw") =>
     write("convert", "-W", "-m", "8", "-O", format, source, target),
@@ -46,13 +81,27 @@ export const qemuImg = {
     write("rebase", ...(backing ? ["-F", backingFormat] : []), "-b", backing, file),
 
   /** Offline commit of `top` and the layers below it down to `base`, into `base`. */
-  commit: (top: string, base: string) => write("commit", "-q", "-b", base, top),
+  commit: (top: string, base: string, bandwidthMiB?: number) =>
+    write("commit", "-q", ...rate(bandwidthMiB), "-b", base, top),
+
+  /** The qcow2 creation options this qemu-img knows (compression_type: zstd support). */
+  createOptions: () => read("create", "-f", "qcow2", "-o", "help"),
 
   check: (file: string) => read("check", "--output=json", file),
 
   /** This one file's header only: no backing chain is opened. */
   info: (file: string) => read("info", "--output=json", file),
 };
+
+const rate = (mib: number | undefined) => (mib ? ["-r", `${mib}M`] : []);
+
+/** Compressed writes must be in order: -W (out-of-order, faster) only without -c. */
+function transferArgs(transfer: Transfer): string[] {
+  const compress = transfer.compress
+    ? ["-c", "-o", `compression_type=${transfer.compress}`]
+    : ["-W"];
+  return [...compress, ...rate(transfer.bandwidthMiB)];
+}
 
 interface InfoJson {
   filename: string;

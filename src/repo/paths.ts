@@ -25,6 +25,8 @@ export function domainXmlFile(chain: string, pointId: string): string {
 }
 
 export const PARTIAL = ".partial";
+/** A point file being rewritten compressed (cbt --compress); repair deletes it like any partial. */
+export const COMPRESSING = ".compressing.partial";
 
 /** A point id is a UTC timestamp YYYYMMDDTHHMMSSZ (DESIGN.md). */
 export function pointIdOf(date: Date): string {

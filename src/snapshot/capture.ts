@@ -4,12 +4,13 @@ import type { Context } from "../context.js";
 import { describeIoError, OperationError } from "../errors.js";
 import type { Journal } from "../journal.js";
 import { defineWithSources } from "../libvirt/define.js";
+import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
-import type { Domain, PointDisk, Repository, RestorePoint } from "../types.js";
+import type { Domain, PointDisk, Repository, RestorePoint, Transfer } from "../types.js";
 import { commitFrozenLayers } from "./consolidate.js";
 import type { DiskJob, SnapshotPlan } from "./plan.js";
 
@@ -25,6 +26,7 @@ export async function snapshotBackup(
   plan: SnapshotPlan,
   repo: Repository,
   quiesce: boolean,
+  transfer: Transfer,
   journal: Journal<"backup.snapshot">,
 ): Promise<RestorePoint> {
   const inactiveXml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
@@ -36,7 +38,8 @@ export async function snapshotBackup(
   try {
     const disks: PointDisk[] = [];
     await journal.step("copy");
-    for (const job of plan.jobs) disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job));
+    for (const job of plan.jobs)
+      disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job, transfer));
     await journal.step("save-xml");
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
@@ -62,7 +65,7 @@ export async function snapshotBackup(
   }
   ctx.log.info(`point ${point.id} (${point.level}) saved`);
   await journal.step("commit-frozen");
-  await shortenLiveChains(ctx, domain, plan, point);
+  await shortenLiveChains(ctx, domain, plan, point, transfer.bandwidthMiB);
   return point;
 }
 
@@ -128,19 +131,27 @@ async function thaw(
   }
 }
 
-/** full: a thin flattened copy of the frozen chain; inc: the frozen overlay itself, relinked to the parent. */
+/**
+ * full: a thin flattened copy of the frozen chain; inc: the frozen overlay itself, relinked to the
+ * parent (a plain file copy, or qemu-img when it compresses or keeps to a bandwidth).
+ */
 async function copyFrozenLayer(
   ctx: Context,
   domain: Domain,
   domainDir: string,
   job: DiskJob,
+  transfer: Transfer,
 ): Promise<PointDisk> {
   const file = path.join(domainDir, job.file);
   const partial = file + PARTIAL;
   ctx.log.info(
     `disk ${job.target}: copying ${job.level === "inc" ? "changes" : "all data"} to ${job.file}`,
   );
-  if (job.level === "inc" && job.backing) {
+  const plainCopy = !transfer.compress && transfer.bandwidthMiB === undefined;
+  if (job.level === "inc" && job.backing && !plainCopy) {
+    const copy = qemuImg.copyLayer(job.frozen.file, partial, job.backing, domain.active, transfer);
+    await convertShowingProgress(ctx, copy, `${job.target}: copy`);
+  } else if (job.level === "inc" && job.backing) {
     try {
       await fs.copyFile(job.frozen.file, partial);
     } catch (error) {
@@ -148,7 +159,8 @@ async function copyFrozenLayer(
     }
     await ctx.run(qemuImg.relink(partial, job.backing, "qcow2"), { signal: ctx.signal });
   } else {
-    await ctx.run(qemuImg.flatten(job.frozen.file, partial, domain.active), { signal: ctx.signal });
+    const flatten = qemuImg.flatten(job.frozen.file, partial, domain.active, transfer);
+    await convertShowingProgress(ctx, flatten, `${job.target}: copy`);
   }
   return finishPointFile(ctx, domainDir, job.file, job.target, job.frozen.virtualSize);
 }
@@ -169,12 +181,13 @@ async function shortenLiveChains(
   domain: Domain,
   plan: SnapshotPlan,
   point: RestorePoint,
+  bandwidthMiB: number | undefined,
 ) {
   const failed: string[] = [];
   for (const job of plan.jobs) {
     if (job.frozen.file === job.own.file) continue;
     try {
-      await commitFrozenLayers(ctx, domain, job.target, job.chain, job.overlay);
+      await commitFrozenLayers(ctx, domain, job.target, job.chain, job.overlay, bandwidthMiB);
     } catch (error) {
       ctx.log.error(`disk ${job.target}: ${(error as Error).message}`);
       failed.push(job.target);

@@ -25,6 +25,7 @@ export async function consolidateDisk(
   disk: Disk,
   method: Method,
   allLayers: boolean,
+  bandwidthMiB?: number,
 ): Promise<DiskOutcome> {
   const chain = await readChain(ctx.run, disk);
   const own = ownImage(chain);
@@ -32,7 +33,7 @@ export async function consolidateDisk(
   if (allLayers) {
     if (overlays.length > 0) await mergeAllIntoOwn(ctx, domain, chain, own);
   } else if (overlays.length > 1) {
-    if (method === "commit") await commitBelowActive(ctx, domain, chain, own);
+    if (method === "commit") await commitBelowActive(ctx, domain, chain, own, bandwidthMiB);
     else await pullIntoActive(ctx, domain, chain, own);
   }
   const after = await readChain(ctx.run, {
@@ -50,6 +51,7 @@ export async function commitFrozenLayers(
   target: string,
   frozenChain: Chain,
   active: string,
+  bandwidthMiB?: number,
 ): Promise<void> {
   const disk: Disk = {
     target,
@@ -59,7 +61,7 @@ export async function commitFrozenLayers(
     format: "qcow2",
     readonly: false,
   };
-  const outcome = await consolidateDisk(ctx, domain, disk, "commit", false);
+  const outcome = await consolidateDisk(ctx, domain, disk, "commit", false, bandwidthMiB);
   if (outcome.after.length !== frozenChain.layers.length - overlaysOf(frozenChain).length + 1) {
     throw new OperationError(
       `live chain is ${[...outcome.after].reverse().join(" <- ")}, expected own image <- one overlay`,
@@ -67,15 +69,24 @@ export async function commitFrozenLayers(
   }
 }
 
-async function commitBelowActive(ctx: Context, domain: Domain, chain: Chain, own: Layer) {
+async function commitBelowActive(
+  ctx: Context,
+  domain: Domain,
+  chain: Chain,
+  own: Layer,
+  bandwidthMiB: number | undefined,
+) {
   const active = top(chain);
   const frozenTop = chain.layers[1] as Layer;
   if (domain.active) {
-    await ctx.run(ctx.virsh.blockCommit(domain.name, chain.target, frozenTop.file, own.file));
+    const target = chain.target;
+    await ctx.run(
+      ctx.virsh.blockCommit(domain.name, target, frozenTop.file, own.file, bandwidthMiB),
+    );
     await waitForBlockJob(ctx, domain.name, chain.target);
     return;
   }
-  await ctx.run(qemuImg.commit(frozenTop.file, own.file));
+  await ctx.run(qemuImg.commit(frozenTop.file, own.file, bandwidthMiB));
   // The active overlay's data is a delta on top of frozenTop, which now lives inside own.
   await ctx.run(qemuImg.relink(active.file, own.file, own.format));
 }

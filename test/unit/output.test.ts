@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { type DomainMetrics, escapeLabel, renderMetrics } from "../../src/metrics.js";
+import { blockJobFraction, qemuImgFraction, terminalProgress } from "../../src/progress.js";
+
+const figures = (domain: string, ok: boolean): DomainMetrics => ({
+  domain,
+  lastRun: 1_700_000_000,
+  lastRunSuccess: ok,
+  lastRunSeconds: 12.5,
+  lastRunBytes: 1024,
+  lastSuccess: ok ? 1_700_000_000 : undefined,
+  points: 3,
+  chains: 1,
+  chainDepth: 3,
+});
+
+describe("metrics textfile", () => {
+  it("writes one HELP/TYPE block per metric and a line per domain", () => {
+    const text = renderMetrics("", [figures("web", true)]);
+    assert.match(text, /^# HELP virtsnap_last_run_timestamp_seconds /m);
+    assert.match(text, /^# TYPE virtsnap_last_run_success gauge$/m);
+    assert.match(text, /^virtsnap_last_run_success\{domain="web"\} 1$/m);
+    assert.match(text, /^virtsnap_last_run_duration_seconds\{domain="web"\} 12.5$/m);
+    assert.match(text, /^virtsnap_chain_depth\{domain="web"\} 3$/m);
+  });
+
+  it("keeps other domains' lines and replaces the fresh ones", () => {
+    const first = renderMetrics("", [figures("web", true), figures("db", true)]);
+    const second = renderMetrics(first, [figures("web", false)]);
+    assert.match(second, /^virtsnap_last_run_success\{domain="web"\} 0$/m);
+    assert.match(second, /^virtsnap_last_run_success\{domain="db"\} 1$/m);
+    assert.equal(
+      second.match(/domain="web"/g)?.length,
+      7,
+      "no last success time for a failed first run",
+    );
+    assert.equal(second.match(/^# TYPE virtsnap_points gauge$/gm)?.length, 1);
+  });
+
+  it("escapes label values", () => {
+    assert.equal(escapeLabel('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
+    const text = renderMetrics("", [figures('we"ird', true)]);
+    assert.match(text, /domain="we\\"ird"/);
+    const again = renderMetrics(text, [figures('we"ird', false)]);
+    assert.equal(again.match(/virtsnap_last_run_success/g)?.length, 3, "HELP, TYPE and one line");
+  });
+});
+
+describe("progress", () => {
+  it("reads qemu-img -p and blockjob figures", () => {
+    assert.equal(qemuImgFraction("    (0.00/100%)\r    (45.50/100%)\r"), 0.455);
+    assert.equal(qemuImgFraction("nothing"), undefined);
+    assert.equal(blockJobFraction(" type=Commit,bandwidth=0,cur=25,end=100"), 0.25);
+    assert.equal(blockJobFraction(" type=Commit,bandwidth=0,cur=0,end=0"), undefined);
+  });
+
+  it("draws a bar, redraws only on change, and clears it", () => {
+    const out: string[] = [];
+    const bar = terminalProgress((t) => out.push(t));
+    bar.update("vda: copy", 0.5);
+    bar.update("vda: copy", 0.5);
+    assert.equal(out.length, 1);
+    assert.equal(out[0], `\r\x1b[2K${"█".repeat(15)}${"░".repeat(15)}  50% vda: copy`);
+    bar.clear();
+    bar.clear();
+    assert.deepEqual(out.slice(1), ["\r\x1b[2K"]);
+  });
+});
