@@ -99,6 +99,7 @@ function buildProgram(): Command {
       positiveInt,
     )
     .option("--parallel <n>", "back up this many domains at once", positiveInt, 1)
+    .option("--memory-state", "snapshot mode: save the running domain's RAM with the point")
     .option("--metrics-file <path>", "write Prometheus textfile metrics (node_exporter)")
     .option("--dry-run", "print what would be done, change nothing")
     .action(
@@ -123,6 +124,7 @@ function buildProgram(): Command {
           bandwidthMiB: opts.bandwidth as number | undefined,
           parallel: opts.parallel as number,
           metricsFile: opts.metricsFile as string | undefined,
+          memoryState: Boolean(opts.memoryState),
         });
         const allFailed = report.summary.ok === 0;
         return {

@@ -88,7 +88,9 @@ export function renderRestore(report: RestoreReport): string {
     ...lines,
     `domain XML: ${report.xml}`,
     ...(report.defined
-      ? [`${report.started ? "defined and started" : "defined"} domain '${report.defined}'`]
+      ? [
+          `${report.resumed ? "resumed from memory and defined" : report.started ? "defined and started" : "defined"} domain '${report.defined}'`,
+        ]
       : []),
   ].join("\n");
 }

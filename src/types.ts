@@ -76,6 +76,20 @@ export interface RestorePoint {
   parent: string | null;
   quiesced: boolean;
   disks: PointDisk[];
+  /** Files besides the disks (absent in older catalogs: none). */
+  files?: AuxFile[];
+}
+
+/**
+ * A file a point keeps besides its disks: the RAM of backup --memory-state, and what a domain
+ * needs to boot (issue 6: nvram, TPM state, kernel/initrd/dtb).
+ */
+export interface AuxFile {
+  kind: "memory";
+  /** Relative to the domain's folder. */
+  file: string;
+  bytes: number;
+  sha256: string;
 }
 
 export interface ChainRecord {

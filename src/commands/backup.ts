@@ -42,6 +42,8 @@ export interface BackupOptions {
   bandwidthMiB: number | undefined;
   /** How many domains are backed up at once. */
   parallel: number;
+  /** Snapshot mode: save a running domain's RAM with the point. */
+  memoryState: boolean;
   /** Prometheus textfile to update with this run's figures. */
   metricsFile: string | undefined;
 }
@@ -168,6 +170,12 @@ function checkOptions(options: BackupOptions): void {
     throw new UsageError("--full-every must be a whole number of at least 1");
   if (options.fullEvery !== undefined && options.level !== "auto")
     throw new UsageError("--full-every decides the level itself; leave out --level");
+  if (options.memoryState && options.mode === "cbt")
+    throw new UsageError(
+      "--memory-state needs --mode snapshot (or auto, which then picks snapshot)",
+    );
+  if (options.memoryState && options.quiesce)
+    throw new UsageError("--memory-state saves RAM and disks together; leave out --quiesce");
   if (options.bandwidthMiB !== undefined && options.bandwidthMiB < 1)
     throw new UsageError("--bandwidth must be a whole number of MiB/s, at least 1");
 }
@@ -206,7 +214,9 @@ async function backupDomain(
     }
     const repo = { dir, catalog: await catalogFor(dir, domain) };
     const { chains, skipped } = await chooseDisks(ctx, domain, options.filter);
-    const mode = await resolveMode(ctx, options.mode, chains);
+    const mode = options.memoryState ? "snapshot" : await resolveMode(ctx, options.mode, chains);
+    if (options.memoryState && !domain.active)
+      ctx.log.info(`${name}: shut off, so there is no memory state to save`);
     if (mode === "cbt" && transfer.bandwidthMiB !== undefined)
       ctx.log.warn(
         `${name}: libvirt cannot limit a cbt backup job's bandwidth; --bandwidth is not applied`,
@@ -264,7 +274,14 @@ function prepareCapture(
     const plan = snapshotPlan(repo.catalog, chains, pointId, options.level);
     const run = () =>
       journaled(ctx, repo, "backup.snapshot", domain.name, pointId, (journal) =>
-        snapshotBackup(ctx, domain, plan, repo, options.quiesce, transfer, journal),
+        snapshotBackup(
+          ctx,
+          domain,
+          plan,
+          repo,
+          { quiesce: options.quiesce, memoryState: options.memoryState, transfer },
+          journal,
+        ),
       );
     return { plan, run };
   }

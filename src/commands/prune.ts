@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { checkpointFile, deleteCheckpoint, listCheckpoints } from "../cbt/checkpoints.js";
+import { deleteCheckpoint, listCheckpoints } from "../cbt/checkpoints.js";
 import { checkpointName } from "../cbt/plan.js";
 import type { Context } from "../context.js";
 import { OperationError, UsageError } from "../errors.js";
@@ -10,7 +10,7 @@ import { lockDomain } from "../lock.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { writeCatalog } from "../repo/catalog.js";
 import { exists, fsyncDir } from "../repo/files.js";
-import { domainXmlFile, levelOfFile, pointFile } from "../repo/paths.js";
+import { levelOfFile, pointFile } from "../repo/paths.js";
 import { describePointFile } from "../repo/point-file.js";
 import {
   choosePoints,
@@ -289,7 +289,9 @@ async function deleteRemoved(
 ): Promise<void> {
   await journal.step("delete");
   const { catalog } = await existingRepo(path.dirname(repoDir), domain);
-  const listed = new Set(catalog.points.flatMap((p) => p.disks.map((d) => d.file)));
+  const listed = new Set(
+    catalog.points.flatMap((p) => [...p.disks, ...(p.files ?? [])].map((d) => d.file)),
+  );
   const chains = new Set(catalog.chains.map((c) => c.id));
   for (const chain of await fs.readdir(repoDir)) {
     const dir = path.join(repoDir, chain);
@@ -302,11 +304,8 @@ async function deleteRemoved(
     for (const id of removed) {
       for (const name of await fs.readdir(dir)) {
         const file = path.join(chain, name);
-        const ofPoint =
-          name.includes(`.${id}.`) &&
-          (file === domainXmlFile(chain, id) ||
-            file === checkpointFile(chain, id) ||
-            /\.qcow2$/.test(name));
+        // A point's own files carry its id: disks, domain XML, checkpoint XML, memory state.
+        const ofPoint = name.includes(`.${id}.`);
         if (ofPoint && !listed.has(file)) await fs.rm(path.join(dir, name), { force: true });
       }
     }

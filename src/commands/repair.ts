@@ -179,7 +179,7 @@ async function removeOrphanOverlays(
 }
 
 const POINT_FILE =
-  /\.(\d{8}T\d{6}Z)\.(full|inc|diff|copy)\.qcow2(?:\.compressing)?(\.partial)?$|^(domain|checkpoint)\.(\d{8}T\d{6}Z)\.xml(\.partial)?$/;
+  /\.(\d{8}T\d{6}Z)\.(full|inc|diff|copy)\.qcow2(?:\.compressing)?(\.partial)?$|^(domain|checkpoint|memory)\.(\d{8}T\d{6}Z)\.(?:xml|save)(\.partial)?$/;
 
 /** A file the catalog does not list is not a restore point: partial files, unsaved points, half-deleted chains. */
 async function removeUnlistedFiles(

@@ -1,4 +1,5 @@
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError, OperationError, UsageError } from "../errors.js";
@@ -36,6 +37,8 @@ export interface RestoreReport {
   /** The new domain's name, with --define or --instant. */
   defined?: string;
   started: boolean;
+  /** Running from the point's saved memory (backup --memory-state), not booted. */
+  resumed: boolean;
 }
 
 /**
@@ -57,12 +60,23 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     throw new UsageError("--instant needs a name for the new domain: --instant NAME");
   if (options.define) await checkNameIsFree(ctx.run, ctx.virsh, options.define);
   const disks = pickDisks(point, options.disks);
+  const memory = point.files?.find((f) => f.kind === "memory");
+  // libvirt resumes saved RAM only under the domain's own name and uuid, with all its disks.
+  const resume = memory !== undefined && options.define === options.domain && !options.disks;
+  if (memory && options.define && !resume)
+    ctx.log.warn(
+      `point ${point.id} has the domain's memory state, but libvirt resumes it only under the name '${options.domain}' (once no domain of that name exists) with all disks; '${options.define}' boots from its disks instead`,
+    );
   const to = path.resolve(options.to);
   const outputs = disks.map((d) => ({
     disk: d,
     file: path.join(to, `${d.target}.${options.format}`),
   }));
   const xmlFile = path.join(to, `${options.domain}.xml`);
+  const sources = new Map(
+    outputs.map((o) => [o.disk.target, { file: o.file, format: options.format }]),
+  );
+
   for (const file of [...outputs.map((o) => o.file), xmlFile]) {
     if (await exists(file))
       throw new UsageError(`${file} already exists; restore never overwrites files`);
@@ -98,22 +112,24 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
       path.join(dir, domainXmlFile(point.chain, point.id)),
       "utf8",
     );
-    const sources = new Map(
-      outputs.map((o) => [o.disk.target, { file: o.file, format: options.format }]),
-    );
     await journal.step("write-xml");
     // Disks not restored are left out: the XML must never point a new domain at a live image.
     const xml = await withDiskSources(savedXml, sources, { dropOtherDisks: true });
-    await writeFileAtomic(xmlFile, options.define ? await asNewDomain(xml, options.define) : xml);
+    const newDomain = options.define && !resume ? await asNewDomain(xml, options.define) : xml;
+    await writeFileAtomic(xmlFile, newDomain);
     await journal.close();
   } finally {
     await release();
+  }
+  if (resume && memory) {
+    await resumeFromMemory(ctx, path.join(dir, memory.file), sources);
+    ctx.log.info(`resumed '${options.domain}' from the memory state of point ${point.id}`);
   }
   if (options.define) {
     await ctx.run(ctx.virsh.define(xmlFile));
     ctx.log.info(`defined domain '${options.define}'`);
   }
-  if (options.instant && options.define) {
+  if (options.instant && options.define && !resume) {
     await ctx.run(ctx.virsh.start(options.define));
     ctx.log.info(
       `started '${options.define}' on overlays in ${to}; 'virsh blockpull ${options.define} <disk> --wait' makes a disk independent of the repository`,
@@ -125,7 +141,8 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     files: outputs.map((o) => ({ target: o.disk.target, file: o.file })),
     xml: xmlFile,
     ...(options.define ? { defined: options.define } : {}),
-    started: options.instant,
+    started: options.instant || resume,
+    resumed: resume,
   };
 }
 function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDisk[] {
@@ -176,5 +193,22 @@ async function writeOverlay(
   } catch (error) {
     await fs.rm(partial, { force: true });
     throw error;
+  }
+}
+
+/** `virsh restore` of the saved RAM, its XML (from the save image) pointed at the restored disks. */
+async function resumeFromMemory(
+  ctx: Context,
+  memoryFile: string,
+  sources: ReadonlyMap<string, { file: string; format: string }>,
+): Promise<void> {
+  const saved = (await ctx.run(ctx.virsh.saveImageXml(memoryFile))).stdout;
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
+  try {
+    const xml = path.join(tmp, "domain.xml");
+    await fs.writeFile(xml, await withDiskSources(saved, sources), { mode: 0o600 });
+    await ctx.run(ctx.virsh.restoreMemory(memoryFile, xml));
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
   }
 }

@@ -45,6 +45,12 @@ export async function verify(ctx: Context, options: VerifyOptions): Promise<Veri
       if (own.length > 0) damagedFiles.add(disk.file);
       problems.push(...own.map((p) => `${disk.target}: ${p}`));
     }
+    for (const aux of point.files ?? []) {
+      const file = path.join(dir, aux.file);
+      if (!(await exists(file))) problems.push(`${aux.kind}: ${aux.file} is missing`);
+      else if ((await sha256File(file)) !== aux.sha256)
+        problems.push(`${aux.kind}: ${aux.file}: checksum differs from the catalog`);
+    }
     verdicts.push({ id: point.id, ok: problems.length === 0, problems });
     ctx.log.debug(`${point.id}: ${problems.length === 0 ? "ok" : problems.join("; ")}`);
   }

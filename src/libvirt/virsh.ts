@@ -39,6 +39,23 @@ export function virsh(uri: string) {
         ...specs.flatMap((s) => ["--diskspec", diskSpec(s)]),
       ),
 
+    /** The same with the domain's RAM saved too (fi-backup's dump-state): disks and memory agree. */
+    snapshotWithMemory: (domain: string, specs: DiskSpec[], memoryFile: string) =>
+      write(
+        "snapshot-create-as",
+        "--domain",
+        domain,
+        "--atomic",
+        "--no-metadata",
+        "--memspec",
+        `file=${memoryFile.replaceAll(",", ",,")},snapshot=external`,
+        ...specs.flatMap((s) => ["--diskspec", diskSpec(s)]),
+      ),
+    saveImageXml: (file: string) => read("save-image-dumpxml", "--file", file),
+    /** Resumes a domain from saved RAM; `xmlFile` may only change host-side details (disk paths). */
+    restoreMemory: (file: string, xmlFile: string) =>
+      write("restore", "--file", file, "--xml", xmlFile),
+
     /**
      * Commit the layers from `top` down to just above `base` into `base` (top is not the active
      * layer). No --wait: virsh polls every 500 ms, a fixed ~0.5 s per commit; see waitForBlockJob.

@@ -20,6 +20,11 @@ export function levelOfFile(file: string): Level {
   return level as Level;
 }
 
+/** backup --memory-state: the saved RAM of a running domain (libvirt's save-image format). */
+export function memoryFile(chain: string, pointId: string): string {
+  return path.join(chain, `memory.${pointId}.save`);
+}
+
 export function domainXmlFile(chain: string, pointId: string): string {
   return path.join(chain, `domain.${pointId}.xml`);
 }

@@ -7,10 +7,17 @@ import { defineWithSources } from "../libvirt/define.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
-import { prepareChainDir, writeFileAtomic } from "../repo/files.js";
-import { domainXmlFile, PARTIAL } from "../repo/paths.js";
+import {
+  commitPartial,
+  FILE_MODE,
+  fsyncFile,
+  prepareChainDir,
+  sha256File,
+  writeFileAtomic,
+} from "../repo/files.js";
+import { domainXmlFile, memoryFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
-import type { Domain, PointDisk, Repository, RestorePoint, Transfer } from "../types.js";
+import type { AuxFile, Domain, PointDisk, Repository, RestorePoint, Transfer } from "../types.js";
 import { commitFrozenLayers } from "./consolidate.js";
 import type { DiskJob, SnapshotPlan } from "./plan.js";
 
@@ -25,19 +32,30 @@ export async function snapshotBackup(
   domain: Domain,
   plan: SnapshotPlan,
   repo: Repository,
-  quiesce: boolean,
-  transfer: Transfer,
+  options: SnapshotOptions,
   journal: Journal<"backup.snapshot">,
 ): Promise<RestorePoint> {
+  const { quiesce, transfer } = options;
   const inactiveXml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
   await prepareChainDir(repo.dir, plan.chain);
   const time = ctx.now().toISOString();
+  // Only a running domain has memory to save.
+  const memory =
+    options.memoryState && domain.active ? memoryFile(plan.chain, plan.pointId) : undefined;
   await journal.step("freeze");
-  await freeze(ctx, domain, plan, inactiveXml, quiesce);
+  await freeze(
+    ctx,
+    domain,
+    plan,
+    inactiveXml,
+    quiesce,
+    memory && path.join(repo.dir, memory) + PARTIAL,
+  );
   let point: RestorePoint;
   try {
     const disks: PointDisk[] = [];
     await journal.step("copy");
+    const saved = memory ? await finishMemoryFile(repo.dir, memory) : undefined;
     for (const job of plan.jobs)
       disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job, transfer));
     await journal.step("save-xml");
@@ -54,12 +72,15 @@ export async function snapshotBackup(
       parent: plan.parent?.id ?? null,
       quiesced: quiesce,
       disks,
+      ...(saved ? { files: [saved] } : {}),
     };
     await journal.step("catalog");
     await writeCatalog(repo.dir, withPoint(repo.catalog, point));
   } catch (error) {
     ctx.log.error(`backup of '${domain.name}' failed; putting the disks back as they were`);
     await removeNewFiles(repo.dir, plan);
+    if (memory) await fs.rm(path.join(repo.dir, memory) + PARTIAL, { force: true });
+    if (memory) await fs.rm(path.join(repo.dir, memory), { force: true });
     await thaw(ctx, domain, plan, inactiveXml);
     throw error;
   }
@@ -69,6 +90,25 @@ export async function snapshotBackup(
   return point;
 }
 
+export interface SnapshotOptions {
+  quiesce: boolean;
+  /** Save the running domain's RAM with the point (libvirt writes it during the snapshot). */
+  memoryState: boolean;
+  transfer: Transfer;
+}
+
+/** The RAM file libvirt wrote as `<file>.partial`: checksummed, flushed, renamed. */
+async function finishMemoryFile(domainDir: string, file: string): Promise<AuxFile> {
+  const absolute = path.join(domainDir, file);
+  await fs.chmod(absolute + PARTIAL, FILE_MODE);
+  const [sha256] = await Promise.all([
+    sha256File(absolute + PARTIAL),
+    fsyncFile(absolute + PARTIAL),
+  ]);
+  await commitPartial(absolute);
+  return { kind: "memory", file, bytes: (await fs.stat(absolute)).size, sha256 };
+}
+
 /** Every selected disk gets a new overlay on top; the layer below it is frozen from now on. */
 async function freeze(
   ctx: Context,
@@ -76,6 +116,7 @@ async function freeze(
   plan: SnapshotPlan,
   inactiveXml: string,
   quiesce: boolean,
+  memoryPartial: string | undefined,
 ) {
   const chosen = new Set(plan.jobs.map((j) => j.target));
   if (domain.active) {
@@ -86,7 +127,11 @@ async function freeze(
         .filter((d) => !chosen.has(d.target))
         .map((d) => ({ target: d.target, skip: true as const })),
     ];
-    await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, quiesce));
+    await ctx.run(
+      memoryPartial
+        ? ctx.virsh.snapshotWithMemory(domain.name, specs, memoryPartial)
+        : ctx.virsh.snapshotDiskOnly(domain.name, specs, quiesce),
+    );
     return;
   }
   // Shut off: qemu-img makes the overlays (libvirt's own offline snapshot takes 8-13 s, LAB.md).
