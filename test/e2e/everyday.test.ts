@@ -100,6 +100,34 @@ describe("everyday operation", () => {
     assert.ok(json.domains[0]?.logFile.startsWith(path.join(dir, fleet[0]?.name as string, "log")));
   });
 
+  it("contrib/virtsnap-nightly backs up and prunes by its settings", async () => {
+    const vm = await newDomain(false);
+    const dir = path.join(work, "nightly");
+    const script = path.resolve(import.meta.dirname, "../../../contrib/virtsnap-nightly");
+    for (const [i, day] of ["2026-05-01", "2026-05-02", "2026-05-03"].entries()) {
+      await vm.write("vda", 0x90 + i, i, 1);
+      const r = await sh("env", [
+        `VIRTSNAP=${process.execPath} ${CLI}`,
+        `VIRTSNAP_BACKUP_DIR=${dir}`,
+        `VIRTSNAP_DOMAINS=${vm.name}`,
+        "VIRTSNAP_KEEP=--keep-last 2",
+        `VIRTSNAP_TEST_NOW=${day}T01:30:00Z`,
+        "bash",
+        script,
+      ]);
+      assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    }
+    const points = await listPoints(dir, vm.name);
+    assert.deepEqual(
+      points.map((p) => p.id),
+      ["20260502T013000Z", "20260503T013000Z"],
+    );
+    const book = new PointBook(vm, dir, await fs.mkdtemp(path.join(work, "nightly-")));
+    // The book learns the guest's content only for points it saw: the newest one.
+    await book.latest();
+    await book.assertRestores(points[1] as never);
+  });
+
   it("a progress bar on a terminal, none when piped", async () => {
     const vm = await newDomain(true);
     await vm.write("vda", 0x62, 0, 16);
