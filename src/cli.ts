@@ -85,8 +85,8 @@ function buildProgram(): Command {
         .default("auto"),
     )
     .option(
-      "--quiesce",
-      "freeze guest filesystems through the guest agent (fails if it does not answer)",
+      "--quiesce [mode]",
+      "freeze guest filesystems via the guest agent: required | try (default) | off; alone: required",
     )
     .option("--include <devs>", "only these disks (comma-separated targets, e.g. vda,vdb)")
     .option("--exclude <devs>", "skip these disks")
@@ -101,6 +101,21 @@ function buildProgram(): Command {
     .option("--parallel <n>", "back up this many domains at once", positiveInt, 1)
     .option("--memory-state", "snapshot mode: save the running domain's RAM with the point")
     .option("--metrics-file <path>", "write Prometheus textfile metrics (node_exporter)")
+    .option(
+      "--warnings-exit <n>",
+      "exit with N when the run succeeded with warnings (e.g. a crash-consistent point)",
+      positiveInt,
+    )
+    .option(
+      "--notify-url <url>",
+      "ping URL/start, URL, URL/fail (healthchecks.io style); repeatable",
+      (url: string, previous: string[] = []) => [...previous, url],
+    )
+    .addOption(
+      new Option("--notify-on <when>", "which pings to send")
+        .choices(["always", "failure"])
+        .default("always"),
+    )
     .option("--dry-run", "print what would be done, change nothing")
     .action(
       act(program, async (ctx, [domains, o]) => {
@@ -112,7 +127,7 @@ function buildProgram(): Command {
           backupDir: backupDir(opts.backupDir as string | undefined),
           mode: opts.mode as "auto",
           level: opts.level as "auto",
-          quiesce: Boolean(opts.quiesce),
+          quiesce: quiesceMode(opts.quiesce as string | boolean | undefined),
           filter: {
             include: parseDeviceList(opts.include as string | undefined),
             exclude: parseDeviceList(opts.exclude as string | undefined) ?? [],
@@ -125,12 +140,16 @@ function buildProgram(): Command {
           parallel: opts.parallel as number,
           metricsFile: opts.metricsFile as string | undefined,
           memoryState: Boolean(opts.memoryState),
+          notifyUrls: (opts.notifyUrl as unknown as string[] | undefined) ?? [],
+          notifyOn: opts.notifyOn as "always" | "failure",
         });
         const allFailed = report.summary.ok === 0;
+        const warned =
+          report.summary.warnings > 0 ? (opts.warningsExit as number | undefined) : undefined;
         return {
           data: report,
           text: render.renderBackup(report),
-          exitCode: report.ok ? EXIT.ok : allFailed ? EXIT.failure : EXIT.partial,
+          exitCode: report.ok ? (warned ?? EXIT.ok) : allFailed ? EXIT.failure : EXIT.partial,
         };
       }),
     );
@@ -336,6 +355,14 @@ function backupDir(value: string | undefined): string {
   const dir = value ?? process.env.VIRTSNAP_BACKUP_DIR;
   if (!dir) throw new UsageError("no backup directory: give -b DIR or set VIRTSNAP_BACKUP_DIR");
   return dir;
+}
+
+/** `--quiesce` alone keeps its old meaning (required); `--quiesce=try|off` says it exactly. */
+function quiesceMode(value: string | boolean | undefined): "required" | "try" | "off" {
+  if (value === undefined) return "try";
+  if (value === true) return "required";
+  if (value === "required" || value === "try" || value === "off") return value;
+  throw new UsageError(`--quiesce ${value}: expected required, try or off`);
 }
 
 /** --instant NAME, or --define NAME --instant (DESIGN.md's form): both name the new domain. */

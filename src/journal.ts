@@ -21,6 +21,8 @@ export interface JournalRecord {
   restoreTo?: string;
   /** consolidate --all-layers, to be finished by repair. */
   allLayers?: boolean;
+  /** The run ended with an error it reported (and undid what it could), rather than being killed. */
+  failed?: boolean;
   steps: string[];
 }
 
@@ -62,7 +64,7 @@ export class Journal<C extends Command = Command> {
   }
 
   async note(
-    facts: Partial<Pick<JournalRecord, "startedPaused" | "pointId" | "chains">>,
+    facts: Partial<Pick<JournalRecord, "startedPaused" | "pointId" | "chains" | "failed">>,
   ): Promise<void> {
     Object.assign(this.record, facts);
     await this.save();

@@ -15,6 +15,7 @@ export interface DomainMetrics {
   chains: number;
   /** Points in the chain the next backup continues. */
   chainDepth: number;
+  warnings: number;
 }
 
 const METRICS: { name: string; help: string; value: (m: DomainMetrics) => number | undefined }[] = [
@@ -37,6 +38,11 @@ const METRICS: { name: string; help: string; value: (m: DomainMetrics) => number
     name: "virtsnap_last_run_bytes",
     help: "Bytes the last run wrote into the repository.",
     value: (m) => m.lastRunBytes,
+  },
+  {
+    name: "virtsnap_last_run_warnings",
+    help: "Warnings of the last run (a crash-consistent point, ...).",
+    value: (m) => m.warnings,
   },
   {
     name: "virtsnap_last_success_timestamp_seconds",

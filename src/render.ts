@@ -1,4 +1,4 @@
-import type { BackupReport } from "./commands/backup.js";
+import type { BackupReport, DomainResult } from "./commands/backup.js";
 import type { ConsolidateReport } from "./commands/consolidate.js";
 import type { InfoReport } from "./commands/info.js";
 import type { DomainPoints } from "./commands/list.js";
@@ -34,15 +34,14 @@ function table(rows: string[][]): string {
 }
 
 export function renderBackup(report: BackupReport): string {
-  const lines = report.domains.map((r) => {
-    if (r.status === "failed") return `${r.domain}: FAILED: ${r.error}`;
-    const disks = (r.disks ?? []).map((d) => `${d.target} ${d.level}`).join(", ");
-    if (r.status === "planned")
-      return `${r.domain}: would take point ${r.point} (${r.level}, chain ${r.chain}): ${disks}`;
-    return `${r.domain}: point ${r.point} (${r.level}, chain ${r.chain}): ${disks}; ${size(r.bytes ?? 0)} in ${r.seconds.toFixed(1)} s`;
-  });
-  if (report.domains.length < 2) return lines.join("\n");
-  const rows = [["DOMAIN", "RESULT", "MODE", "LEVEL", "POINT", "SIZE", "SECONDS"]];
+  const lines = report.domains.flatMap((r) => [
+    domainLine(r),
+    ...r.warnings.map((w) => `${r.domain}: WARNING: ${w}`),
+  ]);
+  const warned = report.summary.warnings;
+  const tail = warned > 0 ? [`finished with ${warned} warning(s)`] : [];
+  if (report.domains.length < 2) return [...lines, ...tail].join("\n");
+  const rows = [["DOMAIN", "RESULT", "MODE", "LEVEL", "POINT", "SIZE", "SECONDS", "WARNINGS"]];
   for (const r of report.domains) {
     const result = r.status === "failed" ? "FAILED" : r.status;
     const bytes = r.bytes === undefined ? "-" : size(r.bytes);
@@ -54,6 +53,7 @@ export function renderBackup(report: BackupReport): string {
       r.point ?? "-",
       bytes,
       r.seconds.toFixed(1),
+      String(r.warnings.length),
     ]);
   }
   const { summary } = report;
@@ -63,7 +63,17 @@ export function renderBackup(report: BackupReport): string {
     "",
     table(rows),
     `${summary.ok} of ${summary.total} domains backed up${failed}`,
+    ...tail,
   ].join("\n");
+}
+
+function domainLine(r: DomainResult): string {
+  if (r.status === "failed") return `${r.domain}: FAILED: ${r.error}`;
+  const disks = (r.disks ?? []).map((d) => `${d.target} ${d.level}`).join(", ");
+  if (r.status === "planned")
+    return `${r.domain}: would take point ${r.point} (${r.level}, chain ${r.chain}): ${disks}`;
+  const quiesced = r.quiesced === false ? ", crash-consistent" : "";
+  return `${r.domain}: point ${r.point} (${r.level}${quiesced}, chain ${r.chain}): ${disks}; ${size(r.bytes ?? 0)} in ${r.seconds.toFixed(1)} s`;
 }
 
 export function renderList(domains: DomainPoints[]): string {

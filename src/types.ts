@@ -54,6 +54,12 @@ export interface Transfer {
 
 export const FULL_SPEED: Transfer = { compress: false, bandwidthMiB: undefined };
 
+/**
+ * Freezing guest filesystems through the guest agent: required (no freeze, no point), try (a
+ * crash-consistent point with a warning when it cannot), off (no attempt, no warning).
+ */
+export type Quiesce = "required" | "try" | "off";
+
 export type Mode = "snapshot" | "cbt";
 export type Level = "full" | "inc" | "diff" | "copy";
 

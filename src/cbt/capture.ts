@@ -11,7 +11,7 @@ import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, writeFileAtomic } from "../repo/files.js";
 import { COMPRESSING, domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
-import type { Domain, PointDisk, Repository, RestorePoint, Transfer } from "../types.js";
+import type { Domain, PointDisk, Quiesce, Repository, RestorePoint, Transfer } from "../types.js";
 import {
   checkpointFile,
   deleteCheckpoint,
@@ -23,8 +23,6 @@ import {
 } from "./checkpoints.js";
 import { waitForBackupJob } from "./job.js";
 import type { CbtDiskJob, CbtPlan } from "./plan.js";
-
-export type Quiesce = "required" | "try";
 
 /**
  * One CBT run (DESIGN.md, "CBT mode"): targets are pre-created in the repository (an incremental
@@ -221,6 +219,8 @@ async function startJob(
 
 /** --quiesce: the guest agent must freeze or the run fails. Otherwise: try, and say so if it cannot. */
 async function freezeGuest(ctx: Context, domain: Domain, quiesce: Quiesce): Promise<boolean> {
+  // A shut-off domain (started paused for the job) has no guest running: nothing to freeze.
+  if (quiesce === "off" || !domain.active) return false;
   if (!domain.guestAgent && quiesce === "try") {
     ctx.log.warn(
       `${domain.name}: no guest agent channel, filesystems not frozen: the point is crash-consistent`,

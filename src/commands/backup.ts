@@ -11,17 +11,27 @@ import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
 import { RunLog } from "../log.js";
 import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
+import { checkNotifyUrl, createNotifier, type NotifyOn } from "../notify.js";
 import { NO_PROGRESS } from "../progress.js";
 import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { chainTip, emptyCatalog, pointsOfChain, readCatalog } from "../repo/catalog.js";
-import { exists } from "../repo/files.js";
-import { domainDir, nextPointId, parseOverlay } from "../repo/paths.js";
+import { exists, writeFileAtomic } from "../repo/files.js";
+import { domainDir, nextPointId, overlayPath, parseOverlay, STATUS_FILE } from "../repo/paths.js";
 import { snapshotBackup } from "../snapshot/capture.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
-import type { Catalog, Chain, Domain, Mode, Repository, RestorePoint, Transfer } from "../types.js";
-import { hasJournal, repairDomain } from "./repair.js";
+import type {
+  Catalog,
+  Chain,
+  Domain,
+  Mode,
+  Quiesce,
+  Repository,
+  RestorePoint,
+  Transfer,
+} from "../types.js";
+import { pendingJournals, repairDomain } from "./repair.js";
 
 export type ModeOption = "auto" | "snapshot" | "cbt";
 export type LevelOption = "auto" | "full" | "inc" | "diff" | "copy";
@@ -33,7 +43,7 @@ export interface BackupOptions {
   backupDir: string;
   mode: ModeOption;
   level: LevelOption;
-  quiesce: boolean;
+  quiesce: Quiesce;
   filter: DiskFilter;
   dryRun: boolean;
   /** Start a new chain once the current one has this many points. */
@@ -46,6 +56,9 @@ export interface BackupOptions {
   memoryState: boolean;
   /** Prometheus textfile to update with this run's figures. */
   metricsFile: string | undefined;
+  /** healthchecks.io-style ping URLs, and when to ping them. */
+  notifyUrls: string[];
+  notifyOn: NotifyOn;
 }
 
 export interface DomainResult {
@@ -62,16 +75,43 @@ export interface DomainResult {
   error?: string;
   /** The run's log file in the domain's folder. */
   logFile?: string;
+  /** Whether the guest's filesystems were frozen for the point (false: crash-consistent). */
+  quiesced?: boolean;
+  /** What went less than well without failing the run (a crash-consistent point, ...). */
+  warnings: string[];
 }
 
 export interface BackupReport {
   ok: boolean;
   domains: DomainResult[];
-  summary: { total: number; ok: number; failed: number; failedDomains: string[] };
+  summary: {
+    total: number;
+    ok: number;
+    failed: number;
+    failedDomains: string[];
+    warnings: number;
+  };
 }
 
 export async function backup(ctx: Context, options: BackupOptions): Promise<BackupReport> {
   checkOptions(options);
+  const notifier = createNotifier(
+    options.dryRun ? [] : options.notifyUrls,
+    options.notifyOn,
+    ctx.log,
+  );
+  await notifier.start();
+  try {
+    const report = await backupAll(ctx, options);
+    await notifier.finish(report.ok, excerpt(report));
+    return report;
+  } catch (error) {
+    await notifier.finish(false, `virtsnap backup failed: ${(error as Error).message}`);
+    throw error;
+  }
+}
+
+async function backupAll(ctx: Context, options: BackupOptions): Promise<BackupReport> {
   const names = await domainNames(ctx, options);
   const transfer = await transferFor(ctx, options);
   // Several domains at once would fight over one progress bar.
@@ -90,8 +130,20 @@ export async function backup(ctx: Context, options: BackupOptions): Promise<Back
       ok: results.length - failed.length,
       failed: failed.length,
       failedDomains: failed,
+      warnings: results.reduce((n, r) => n + r.warnings.length, 0),
     },
   };
+}
+
+/** The body of a notification: one line per domain, then its warnings. */
+function excerpt(report: BackupReport): string {
+  const lines = report.domains.flatMap((r) => [
+    r.status === "failed"
+      ? `${r.domain}: FAILED: ${r.error}`
+      : `${r.domain}: ${r.status} ${r.point ?? ""} (${r.level ?? "-"}, ${r.bytes ?? 0} bytes, ${r.seconds.toFixed(1)} s)`,
+    ...r.warnings.map((w) => `${r.domain}: warning: ${w}`),
+  ]);
+  return `${lines.join("\n")}\n`;
 }
 
 /** One domain of the run, with its own log file; in a fleet its failure is a result, not an error. */
@@ -105,24 +157,59 @@ async function backupOne(
   const started = ctx.now().getTime();
   const runLog = new RunLog(ctx.log, ctx.now);
   const domainCtx = { ...ctx, log: runLog.log, run: createRunner(runLog.log) };
+  const logFile = () => (runLog.file ? { logFile: runLog.file } : {});
   try {
     const result = await backupDomain(domainCtx, name, options, transfer, started, runLog);
-    return { ...result, ...(runLog.file ? { logFile: runLog.file } : {}) };
+    const done = { ...result, ...logFile(), warnings: [...runLog.log.warnings] };
+    if (!options.dryRun) await writeStatus(domainCtx, options.backupDir, done);
+    return done;
   } catch (error) {
-    // One domain alone: its error is the run's error (and exit code); in a fleet, the others go on.
-    if (alone) throw error;
-    ctx.log.error(`${name}: ${(error as Error).message}`);
     const seconds = (ctx.now().getTime() - started) / 1000;
-    return {
+    const failed: DomainResult = {
       domain: name,
       status: "failed",
       seconds,
       skipped: [],
       error: (error as Error).message,
-      ...(runLog.file ? { logFile: runLog.file } : {}),
+      ...logFile(),
+      warnings: [...runLog.log.warnings],
     };
+    if (!options.dryRun) await writeStatus(domainCtx, options.backupDir, failed);
+    // One domain alone: its error is the run's error (and exit code); in a fleet, the others go on.
+    if (alone) throw error;
+    ctx.log.error(`${name}: ${(error as Error).message}`);
+    return failed;
   } finally {
     await runLog.close();
+  }
+}
+
+/**
+ * DIR/<domain>/status.json after every run, for Check_MK-style local checks: the last run's
+ * result, duration, bytes and chain depth. Only where the domain has a folder already (a mistyped
+ * name creates nothing), and never a reason to fail the run.
+ */
+async function writeStatus(ctx: Context, backupDir: string, result: DomainResult): Promise<void> {
+  const dir = path.resolve(domainDir(backupDir, result.domain));
+  if (!(await exists(dir))) return;
+  try {
+    const catalog = await readCatalog(dir);
+    const tip = catalog ? chainTip(catalog) : undefined;
+    const status = {
+      domain: result.domain,
+      lastRun: ctx.now().toISOString(),
+      result: result.status,
+      seconds: result.seconds,
+      bytes: result.bytes ?? 0,
+      point: result.point ?? null,
+      lastPoint: catalog?.points.at(-1)?.id ?? null,
+      chainDepth: catalog && tip ? pointsOfChain(catalog, tip.chain).length : 0,
+      warnings: result.warnings,
+      error: result.error ?? null,
+    };
+    await writeFileAtomic(path.join(dir, STATUS_FILE), `${JSON.stringify(status, null, 2)}\n`);
+  } catch (error) {
+    ctx.log.info(`cannot write ${STATUS_FILE} for ${result.domain}: ${(error as Error).message}`);
   }
 }
 
@@ -174,8 +261,12 @@ function checkOptions(options: BackupOptions): void {
     throw new UsageError(
       "--memory-state needs --mode snapshot (or auto, which then picks snapshot)",
     );
-  if (options.memoryState && options.quiesce)
+  if (options.memoryState && options.quiesce === "required")
     throw new UsageError("--memory-state saves RAM and disks together; leave out --quiesce");
+  for (const url of options.notifyUrls) {
+    const problem = checkNotifyUrl(url);
+    if (problem) throw new UsageError(problem);
+  }
   if (options.bandwidthMiB !== undefined && options.bandwidthMiB < 1)
     throw new UsageError("--bandwidth must be a whole number of MiB/s, at least 1");
 }
@@ -207,8 +298,12 @@ async function backupDomain(
       await ensureBackupRoot(options.backupDir);
       await runLog.attach(dir);
     }
-    if (!options.dryRun && (await hasJournal(ctx, name, dir))) {
-      ctx.log.warn(`${name}: an earlier run was interrupted; repairing that first`);
+    const journals = options.dryRun ? [] : await pendingJournals(ctx, name, dir);
+    if (journals.length > 0) {
+      // A run that failed has undone its work already; one that was killed may have left anything.
+      if (journals.every((j) => j.failed))
+        ctx.log.info(`${name}: checking what the last (failed) run left, first`);
+      else ctx.log.warn(`${name}: an earlier run was interrupted; repairing that first`);
       await repairDomain(ctx, domain, dir);
       domain = await readDomain(ctx.run, ctx.virsh, name);
     }
@@ -222,26 +317,36 @@ async function backupDomain(
         `${name}: libvirt cannot limit a cbt backup job's bandwidth; --bandwidth is not applied`,
       );
     const level = levelFor(repo.catalog, options);
+    const pointId = await freePointId(ctx, repo.catalog, chains);
     const capture = prepareCapture(
       ctx,
       domain,
       repo,
       chains,
       mode,
+      pointId,
       { ...options, level },
       transfer,
     );
     const { plan } = capture;
     const disks = plan.jobs.map((j) => ({ target: j.target, level: j.level, file: j.file }));
     const result = { domain: name, mode, skipped, chain: plan.chain, level: plan.level, disks };
-    if (options.dryRun) return { ...result, status: "planned", point: plan.pointId, seconds: 0 };
+    if (options.dryRun)
+      return { ...result, status: "planned", point: plan.pointId, seconds: 0, warnings: [] };
     const targets = plan.jobs.map((j) => j.target).join(", ");
     ctx.log.info(`${name}: ${mode} ${plan.level} backup of ${targets} as point ${plan.pointId}`);
     const point = await capture.run();
     const bytes = point.disks.reduce((sum, d) => sum + d.bytes, 0);
     const seconds = (ctx.now().getTime() - started) / 1000;
-    const done = { level: point.level, chain: point.chain, point: point.id, bytes, seconds };
-    return { ...result, ...done, status: "ok" };
+    const done = {
+      level: point.level,
+      chain: point.chain,
+      point: point.id,
+      bytes,
+      seconds,
+      quiesced: point.quiesced,
+    };
+    return { ...result, ...done, status: "ok", warnings: [] };
   } finally {
     await release();
   }
@@ -263,13 +368,10 @@ function prepareCapture(
   repo: Repository,
   chains: Chain[],
   mode: Mode,
+  pointId: string,
   options: BackupOptions,
   transfer: Transfer,
 ): Capture {
-  const pointId = nextPointId(
-    ctx.now(),
-    repo.catalog.points.map((p) => p.id),
-  );
   if (mode === "snapshot") {
     const plan = snapshotPlan(repo.catalog, chains, pointId, options.level);
     const run = () =>
@@ -287,13 +389,27 @@ function prepareCapture(
   }
   const plan = planCbt(repo.catalog, chains, pointId, options.level);
   const fullInstead = () => planCbt(repo.catalog, chains, pointId, "full");
-  const quiesce = options.quiesce ? "required" : "try";
+  const quiesce = options.quiesce;
   const run = () =>
     journaled(ctx, repo, "backup.cbt", domain.name, pointId, async (journal) => {
       await leaveSnapshotOverlays(ctx, domain, chains);
       return cbtBackup(ctx, domain, plan, repo, quiesce, transfer, fullInstead, journal);
     });
   return { plan, run };
+}
+
+/**
+ * A new point id, after every id in the catalog and not yet used for an overlay beside any of the
+ * disks: another repository of the same domain may have taken this second already.
+ */
+async function freePointId(ctx: Context, catalog: Catalog, chains: Chain[]): Promise<string> {
+  const taken = catalog.points.map((p) => p.id);
+  for (;;) {
+    const id = nextPointId(ctx.now(), taken);
+    const clash = await Promise.all(chains.map((c) => exists(overlayPath(ownImage(c).file, id))));
+    if (!clash.includes(true)) return id;
+    taken.push(id);
+  }
 }
 
 /** --full-every N: the current chain has N points, so this one starts a new chain. */
@@ -317,7 +433,13 @@ async function journaled<C extends "backup.snapshot" | "backup.cbt">(
     { command, domain, pointId },
     ctx.env,
   );
-  const point = await work(journal);
+  let point: RestorePoint;
+  try {
+    point = await work(journal);
+  } catch (error) {
+    await journal.note({ failed: true }).catch(() => {});
+    throw error;
+  }
   await journal.close();
   return point;
 }
@@ -456,6 +578,7 @@ async function updateMetrics(
       points: catalog?.points.length ?? 0,
       chains: catalog?.chains.length ?? 0,
       chainDepth: catalog && tip ? pointsOfChain(catalog, tip.chain).length : 0,
+      warnings: r.warnings.length,
     });
   }
   try {

@@ -68,12 +68,13 @@ export async function repairDomain(
   return actions;
 }
 
-export async function hasJournal(
+/** The journals an earlier run left for this domain (none after a run that finished). */
+export async function pendingJournals(
   ctx: Context,
   domain: string,
   repoDir: string | undefined,
-): Promise<boolean> {
-  return (await readJournals(ctx, domain, repoDir)).length > 0;
+): Promise<JournalRecord[]> {
+  return readJournals(ctx, domain, repoDir);
 }
 
 function journalFiles(ctx: Context, domain: string, repoDir: string | undefined): string[] {

@@ -7,6 +7,8 @@ export function domainDir(backupDir: string, domain: string): string {
 }
 
 export const CATALOG_FILE = "virtsnap.json";
+/** The last backup run's outcome, for monitoring (not part of the catalog). */
+export const STATUS_FILE = "status.json";
 
 /** The repository file of one disk at one point, relative to the domain's folder. */
 export function pointFile(chain: string, target: string, pointId: string, level: Level): string {

@@ -4,6 +4,7 @@ import type { Context } from "../context.js";
 import { describeIoError, OperationError } from "../errors.js";
 import type { Journal } from "../journal.js";
 import { defineWithSources } from "../libvirt/define.js";
+import type { DiskSpec } from "../libvirt/virsh.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
@@ -17,7 +18,15 @@ import {
 } from "../repo/files.js";
 import { domainXmlFile, memoryFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
-import type { AuxFile, Domain, PointDisk, Repository, RestorePoint, Transfer } from "../types.js";
+import type {
+  AuxFile,
+  Domain,
+  PointDisk,
+  Quiesce,
+  Repository,
+  RestorePoint,
+  Transfer,
+} from "../types.js";
 import { commitFrozenLayers } from "./consolidate.js";
 import type { DiskJob, SnapshotPlan } from "./plan.js";
 
@@ -43,7 +52,7 @@ export async function snapshotBackup(
   const memory =
     options.memoryState && domain.active ? memoryFile(plan.chain, plan.pointId) : undefined;
   await journal.step("freeze");
-  await freeze(
+  const quiesced = await freeze(
     ctx,
     domain,
     plan,
@@ -70,7 +79,7 @@ export async function snapshotBackup(
       level: plan.level,
       chain: plan.chain,
       parent: plan.parent?.id ?? null,
-      quiesced: quiesce,
+      quiesced,
       disks,
       ...(saved ? { files: [saved] } : {}),
     };
@@ -91,7 +100,7 @@ export async function snapshotBackup(
 }
 
 export interface SnapshotOptions {
-  quiesce: boolean;
+  quiesce: Quiesce;
   /** Save the running domain's RAM with the point (libvirt writes it during the snapshot). */
   memoryState: boolean;
   transfer: Transfer;
@@ -109,15 +118,46 @@ async function finishMemoryFile(domainDir: string, file: string): Promise<AuxFil
   return { kind: "memory", file, bytes: (await fs.stat(absolute)).size, sha256 };
 }
 
+/**
+ * The live snapshot, frozen through the guest agent as asked. With "try", a freeze that cannot
+ * happen gives a crash-consistent point and a warning (an --atomic snapshot that failed changed
+ * nothing, so it is simply taken again without --quiesce). Returns whether the guest was frozen.
+ */
+async function snapshotLive(
+  ctx: Context,
+  domain: Domain,
+  specs: DiskSpec[],
+  quiesce: Quiesce,
+): Promise<boolean> {
+  const crashConsistent = async (why: string) => {
+    ctx.log.warn(`${domain.name}: ${why}; the point is crash-consistent`);
+    await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, false));
+    return false;
+  };
+  if (quiesce === "off") {
+    await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, false));
+    return false;
+  }
+  if (quiesce === "try" && !domain.guestAgent)
+    return crashConsistent("no guest agent channel, filesystems not frozen");
+  try {
+    await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, true));
+    return true;
+  } catch (error) {
+    if (quiesce === "required") throw error;
+    return crashConsistent(`guest filesystems not frozen (${(error as Error).message})`);
+  }
+}
+
 /** Every selected disk gets a new overlay on top; the layer below it is frozen from now on. */
 async function freeze(
   ctx: Context,
   domain: Domain,
   plan: SnapshotPlan,
   inactiveXml: string,
-  quiesce: boolean,
+  quiesce: Quiesce,
   memoryPartial: string | undefined,
-) {
+): Promise<boolean> {
   const chosen = new Set(plan.jobs.map((j) => j.target));
   if (domain.active) {
     // A disk left out of --diskspec still gets an overlay libvirt names itself (LAB.md): list them all.
@@ -127,12 +167,11 @@ async function freeze(
         .filter((d) => !chosen.has(d.target))
         .map((d) => ({ target: d.target, skip: true as const })),
     ];
-    await ctx.run(
-      memoryPartial
-        ? ctx.virsh.snapshotWithMemory(domain.name, specs, memoryPartial)
-        : ctx.virsh.snapshotDiskOnly(domain.name, specs, quiesce),
-    );
-    return;
+    if (memoryPartial) {
+      await ctx.run(ctx.virsh.snapshotWithMemory(domain.name, specs, memoryPartial));
+      return false;
+    }
+    return snapshotLive(ctx, domain, specs, quiesce);
   }
   // Shut off: qemu-img makes the overlays (libvirt's own offline snapshot takes 8-13 s, LAB.md).
   try {
@@ -145,6 +184,7 @@ async function freeze(
     for (const job of plan.jobs) await fs.rm(job.overlay, { force: true });
     throw error;
   }
+  return false;
 }
 
 /** Undo `freeze`: merge each new overlay back into the layer below it (uncancellable). */

@@ -67,6 +67,8 @@ export interface LabDisk {
   compat?: "1.1" | "0.10";
   /** File name inside the domain's folder (default: <target>.<format>). */
   file?: string;
+  /** A qcow2 template (absolute path) the disk's own image is a linked clone of. */
+  backing?: string;
 }
 
 export interface LabDomainOptions {
@@ -121,6 +123,7 @@ export class LabDomain {
     try {
       for (const d of disks) {
         const opts = d.format === "qcow2" ? ["-o", `compat=${d.compat ?? "1.1"}`] : [];
+        if (d.backing) opts.push("-b", d.backing, "-F", "qcow2");
         await must("qemu-img", ["create", "-q", "-f", d.format, ...opts, d.path, `${d.sizeMiB}M`]);
       }
       const xmlFile = path.join(dir, "domain.xml");
@@ -186,6 +189,11 @@ export class LabDomain {
       await must("qemu-io", ["-f", format, top, "-c", io]);
     }
     this.writes.get(target)?.push(w);
+  }
+
+  /** Data the disk shows without a write through the domain (a linked clone's template holds it). */
+  assumeWritten(target: string, pattern: number, offsetMiB: number, lengthMiB: number): void {
+    this.writes.get(target)?.push({ pattern, offset: offsetMiB * MiB, length: lengthMiB * MiB });
   }
 
   /** How many writes each disk has had: pass it to expectedImage to get the content at that moment. */

@@ -67,7 +67,7 @@ export class PointBook {
 
   /** Restores the point into a fresh folder and proves every disk equal to the guest's content then. */
   async assertRestores(point: ListedPoint, backupDir = this.backupDir): Promise<void> {
-    const to = path.join(this.work, `restore-${point.id}-${path.basename(backupDir)}`);
+    const to = await fs.mkdtemp(path.join(this.work, `restore-${point.id}-`));
     const r = await virtsnap([
       "restore",
       this.vm.name,

@@ -13,6 +13,7 @@ const figures = (domain: string, ok: boolean): DomainMetrics => ({
   points: 3,
   chains: 1,
   chainDepth: 3,
+  warnings: 0,
 });
 
 describe("metrics textfile", () => {
@@ -32,7 +33,7 @@ describe("metrics textfile", () => {
     assert.match(second, /^virtsnap_last_run_success\{domain="db"\} 1$/m);
     assert.equal(
       second.match(/domain="web"/g)?.length,
-      7,
+      8,
       "no last success time for a failed first run",
     );
     assert.equal(second.match(/^# TYPE virtsnap_points gauge$/gm)?.length, 1);
