@@ -24,6 +24,8 @@ export interface Disk {
   /** Image format of the top layer (driver type): qcow2, raw, ... */
   format: string | undefined;
   readonly: boolean;
+  /** <shareable/>: another domain may write it at the same time. */
+  shareable?: boolean;
 }
 
 /** One layer of a live backing chain, top first (from qemu-img info --backing-chain). */

@@ -8,8 +8,9 @@ import { createRunner } from "../exec.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import { type DiskFilter, rawSkip, type Skipped, selectDisks } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
+import { type HostFacts, probeHost } from "../libvirt/host.js";
 import { lockDomain } from "../lock.js";
-import { RunLog } from "../log.js";
+import { type Log, RunLog } from "../log.js";
 import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
 import { checkNotifyUrl, createNotifier, type NotifyOn } from "../notify.js";
 import { NO_PROGRESS } from "../progress.js";
@@ -83,6 +84,8 @@ export interface DomainResult {
 
 export interface BackupReport {
   ok: boolean;
+  /** What the run found the host can do (probed once). */
+  host: HostFacts;
   domains: DomainResult[];
   summary: {
     total: number;
@@ -114,16 +117,18 @@ export async function backup(ctx: Context, options: BackupOptions): Promise<Back
 async function backupAll(ctx: Context, options: BackupOptions): Promise<BackupReport> {
   const names = await domainNames(ctx, options);
   const transfer = await transferFor(ctx, options);
+  const host = await probeHost(ctx);
   // Several domains at once would fight over one progress bar.
   const runCtx = options.parallel > 1 ? { ...ctx, progress: NO_PROGRESS } : ctx;
   const results = await inParallel(names, options.parallel, (name) =>
-    backupOne(runCtx, name, options, transfer, names.length === 1),
+    backupOne(runCtx, name, options, { transfer, host }, names.length === 1),
   );
   if (options.metricsFile && !options.dryRun)
     await updateMetrics(ctx, options.metricsFile, options.backupDir, results);
   const failed = results.filter((r) => r.status === "failed").map((r) => r.domain);
   return {
     ok: failed.length === 0,
+    host,
     domains: results,
     summary: {
       total: results.length,
@@ -151,7 +156,7 @@ async function backupOne(
   ctx: Context,
   name: string,
   options: BackupOptions,
-  transfer: Transfer,
+  setup: RunSetup,
   alone: boolean,
 ): Promise<DomainResult> {
   const started = ctx.now().getTime();
@@ -159,7 +164,7 @@ async function backupOne(
   const domainCtx = { ...ctx, log: runLog.log, run: createRunner(runLog.log) };
   const logFile = () => (runLog.file ? { logFile: runLog.file } : {});
   try {
-    const result = await backupDomain(domainCtx, name, options, transfer, started, runLog);
+    const result = await backupDomain(domainCtx, name, options, setup, started, runLog);
     const done = { ...result, ...logFile(), warnings: [...runLog.log.warnings] };
     if (!options.dryRun) await writeStatus(domainCtx, options.backupDir, done);
     return done;
@@ -284,7 +289,7 @@ async function backupDomain(
   ctx: Context,
   name: string,
   options: BackupOptions,
-  transfer: Transfer,
+  { transfer, host }: RunSetup,
   started: number,
   runLog: RunLog,
 ): Promise<DomainResult> {
@@ -308,8 +313,23 @@ async function backupDomain(
       domain = await readDomain(ctx.run, ctx.virsh, name);
     }
     const repo = { dir, catalog: await catalogFor(dir, domain) };
-    const { chains, skipped } = await chooseDisks(ctx, domain, options.filter);
-    const mode = options.memoryState ? "snapshot" : await resolveMode(ctx, options.mode, chains);
+    let { chains, skipped } = await chooseDisks(ctx, domain, options.filter);
+    const left = await leftovers(ctx, domain, chains);
+    if (left.length > 0 && !options.dryRun) {
+      // Stacking a second overlay on a leftover would make the chain longer with every failure.
+      ctx.log.warn(`${name}: ${left.join("; ")}, left by an earlier run: repairing that first`);
+      await repairDomain(ctx, domain, dir);
+      domain = await readDomain(ctx.run, ctx.virsh, name);
+      ({ chains, skipped } = await chooseDisks(ctx, domain, options.filter));
+    }
+    const mode = options.memoryState
+      ? "snapshot"
+      : resolveMode(options.mode, chains, host, ctx.log);
+    if (mode === "snapshot" && domain.active && !host.activeCommit) {
+      throw new OperationError(
+        `libvirt ${host.libvirt} / QEMU ${host.qemu} has no active block commit (libvirt >= 1.2.9, QEMU >= 2.0), so a failed snapshot-mode run of a running domain could not be undone: back '${name}' up while it is shut off`,
+      );
+    }
     if (options.memoryState && !domain.active)
       ctx.log.info(`${name}: shut off, so there is no memory state to save`);
     if (mode === "cbt" && transfer.bandwidthMiB !== undefined)
@@ -412,6 +432,25 @@ async function freePointId(ctx: Context, catalog: Catalog, chains: Chain[]): Pro
   }
 }
 
+/** Signs that an earlier run died mid-way: more than one virtsnap overlay, or a block job running. */
+async function leftovers(ctx: Context, domain: Domain, chains: Chain[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const chain of chains) {
+    const overlays = overlaysOf(chain).length;
+    if (overlays > 1) found.push(`disk ${chain.target} sits on ${overlays} virtsnap overlays`);
+    if (!domain.active) continue;
+    const job = (await ctx.run(ctx.virsh.blockJobInfo(domain.name, chain.target))).stdout.trim();
+    if (job !== "") found.push(`disk ${chain.target} has a block job running`);
+  }
+  return found;
+}
+
+/** What every domain of a run shares: how data moves, and what the host can do. */
+interface RunSetup {
+  transfer: Transfer;
+  host: HostFacts;
+}
+
 /** --full-every N: the current chain has N points, so this one starts a new chain. */
 function levelFor(catalog: Catalog, options: BackupOptions): LevelOption {
   const tip = chainTip(catalog);
@@ -448,10 +487,9 @@ async function journaled<C extends "backup.snapshot" | "backup.cbt">(
  * auto: cbt where libvirt offers the backup API and every qcow2 disk is v3 (persistent bitmaps
  * need compat 1.1), else snapshot. An explicit --mode cbt that cannot work is refused.
  */
-async function resolveMode(ctx: Context, option: ModeOption, chains: Chain[]): Promise<Mode> {
+function resolveMode(option: ModeOption, chains: Chain[], host: HostFacts, log: Log): Mode {
   if (option === "snapshot") return "snapshot";
-  const caps = (await ctx.run(ctx.virsh.capabilitiesOfDomains())).stdout;
-  const hostCbt = /<backup supported='yes'\/>/.test(caps);
+  const hostCbt = host.cbt;
   const v2 = chains
     .filter((c) => ownImage(c).format === "qcow2" && ownImage(c).compat !== "1.1")
     .map((c) => c.target);
@@ -469,7 +507,7 @@ async function resolveMode(ctx: Context, option: ModeOption, chains: Chain[]): P
     return "cbt";
   }
   if (hostCbt && v2.length === 0) return "cbt";
-  ctx.log.info(
+  log.info(
     hostCbt
       ? `${v2.join(", ")}: qcow2 v2, using snapshot mode`
       : "no backup API here: using snapshot mode",

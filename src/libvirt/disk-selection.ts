@@ -42,6 +42,8 @@ function skipReason(disk: Disk, filter: DiskFilter): string | undefined {
     return `type '${disk.type}' disks are not supported yet (only file-backed disks)`;
   if (!disk.source) return "no source file";
   if (disk.readonly) return "read-only disk";
+  if (disk.shareable)
+    return "shareable disk: another domain may write it, and an overlay or bitmap here would cut it off";
   if (disk.format !== "qcow2" && disk.format !== "raw")
     return `format '${disk.format}' is not supported`;
   return undefined;

@@ -58,6 +58,7 @@ function toDisk(node: Node): Disk {
     source: source?.file ?? source?.dev ?? source?.name,
     format: children(node, "driver")[0]?.$?.type,
     readonly: children(node, "readonly").length > 0,
+    shareable: children(node, "shareable").length > 0,
   };
 }
 
