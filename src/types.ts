@@ -7,6 +7,10 @@ export interface Domain {
   disks: Disk[];
   /** A virtio channel for the QEMU guest agent is configured (needed to freeze filesystems). */
   guestAgent: boolean;
+  /** Files besides the disks the domain needs to boot, as its XML names them. */
+  boot: BootPaths;
+  /** An emulated TPM (swtpm): its state lives in /var/lib/libvirt/swtpm/<uuid>/. */
+  tpmEmulator: boolean;
   /** The XML the model was read from, saved with every point. */
   xml: string;
 }
@@ -88,16 +92,26 @@ export interface RestorePoint {
   files?: AuxFile[];
 }
 
+/** <os><nvram>, <kernel>, <initrd>, <dtb>: absolute paths on the host. */
+export interface BootPaths {
+  nvram?: string;
+  kernel?: string;
+  initrd?: string;
+  dtb?: string;
+}
+
 /**
  * A file a point keeps besides its disks: the RAM of backup --memory-state, and what a domain
  * needs to boot (issue 6: nvram, TPM state, kernel/initrd/dtb).
  */
 export interface AuxFile {
-  kind: "memory";
+  kind: "memory" | keyof BootPaths | "tpm";
   /** Relative to the domain's folder. */
   file: string;
   bytes: number;
   sha256: string;
+  /** Where it came from: an absolute path, or for tpm the path inside the swtpm state folder. */
+  source?: string;
 }
 
 export interface ChainRecord {

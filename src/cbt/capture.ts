@@ -7,13 +7,13 @@ import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
 import { letQemuReach, qemuIdentity } from "../libvirt/qemu-access.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
+import { captureBootFiles } from "../repo/boot-files.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
-import { prepareChainDir, writeFileAtomic } from "../repo/files.js";
+import { prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
 import { COMPRESSING, domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
 import type { Domain, PointDisk, Quiesce, Repository, RestorePoint, Transfer } from "../types.js";
 import {
-  checkpointFile,
   deleteCheckpoint,
   dropAllCheckpoints,
   ensureCheckpoints,
@@ -111,6 +111,14 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
       if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
       disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
     }
+    const boot = await captureBootFiles(
+      ctx,
+      domain,
+      repo.dir,
+      plan.chain,
+      plan.pointId,
+      plan.parent,
+    );
     if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
@@ -126,6 +134,7 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
       parent,
       quiesced,
       disks,
+      ...(boot.length > 0 ? { files: boot } : {}),
     };
     await journal.step("catalog");
     await writeCatalog(repo.dir, withPoint(repo.catalog, point));
@@ -257,14 +266,7 @@ async function undoRun(
       );
     }
   }
-  for (const job of plan.jobs) {
-    const file = path.join(domainDir, job.file);
-    await fs.rm(file + PARTIAL, { force: true });
-    await fs.rm(file, { force: true });
-  }
-  await fs.rm(path.join(domainDir, domainXmlFile(plan.chain, plan.pointId)), { force: true });
-  await fs.rm(path.join(domainDir, checkpointFile(plan.chain, plan.pointId)), { force: true });
-  if (plan.parent === undefined) await fs.rmdir(path.join(domainDir, plan.chain)).catch(() => {});
+  await removePointFiles(domainDir, plan.chain, plan.pointId);
 }
 
 /** libvirt's push job cannot compress: the finished target is rewritten compressed, same backing. */

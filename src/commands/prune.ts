@@ -179,18 +179,20 @@ async function carryOut(
   for (const point of catalog.points) {
     if (removed.has(point.id)) continue;
     const updated = merged.get(point.id);
-    if (!updated) {
+    if (!updated && !point.disks.some((d) => files.relinked.has(d.file))) {
       points.push(point);
       continue;
     }
+    const current = updated ?? point;
+    // A disk file that was merged into, renamed or relinked has a new checksum.
+    const changed = (d: PointDisk) =>
+      d !== point.disks.find((o) => o.target === d.target) || files.relinked.has(d.file);
     const disks = await Promise.all(
-      updated.disks.map((d) =>
-        d === point.disks.find((o) => o.target === d.target)
-          ? d
-          : describePointFile(ctx, repoDir, d.file, d.target, d.virtualSize),
+      current.disks.map((d) =>
+        changed(d) ? describePointFile(ctx, repoDir, d.file, d.target, d.virtualSize) : d,
       ),
     );
-    points.push({ ...updated, disks });
+    points.push({ ...current, disks });
   }
   const emptied = new Set(plan.emptiedChains);
   const after: Catalog = {
@@ -261,8 +263,9 @@ async function mergeDisk(
   if (newFile === file) return;
   for (const child of children) {
     const current = files.current(child);
-    if (await exists(abs(current)))
-      await ctx.run(qemuImg.relink(abs(current), path.basename(newFile), "qcow2"));
+    if (!(await exists(abs(current)))) continue;
+    await ctx.run(qemuImg.relink(abs(current), path.basename(newFile), "qcow2"));
+    files.relinked.add(current);
   }
   await fs.rm(abs(file), { force: true });
 }
@@ -270,6 +273,8 @@ async function mergeDisk(
 /** Repository files by their path relative to the domain's folder, following renames made so far. */
 class Repointer {
   private readonly renamed = new Map<string, string>();
+  /** Files whose header got a new backing link: their checksums change too. */
+  readonly relinked = new Set<string>();
   constructor(private readonly dir: string) {}
   abs = (file: string) => path.join(this.dir, file);
   moved(from: string, to: string) {

@@ -179,8 +179,8 @@ async function removeOrphanOverlays(
   }
 }
 
-const POINT_FILE =
-  /\.(\d{8}T\d{6}Z)\.(full|inc|diff|copy)\.qcow2(?:\.compressing)?(\.partial)?$|^(domain|checkpoint|memory)\.(\d{8}T\d{6}Z)\.(?:xml|save)(\.partial)?$/;
+/** Every file virtsnap writes into a chain folder starts `<target or kind>.<point id>.`. */
+const POINT_FILE = /^[\w-]+\.(\d{8}T\d{6}Z)\./;
 
 /** A file the catalog does not list is not a restore point: partial files, unsaved points, half-deleted chains. */
 async function removeUnlistedFiles(
@@ -207,7 +207,7 @@ async function removeUnlistedFiles(
     } else if (isPointId(entry)) {
       for (const name of await fs.readdir(full)) {
         const m = POINT_FILE.exec(name);
-        const id = m?.[1] ?? m?.[5];
+        const id = m?.[1];
         if (!m || (id && points.has(id) && !name.endsWith(".partial"))) continue;
         await fs.rm(path.join(full, name), { force: true });
         say(`deleted ${entry}/${name}, which the catalog does not list`);

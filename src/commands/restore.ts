@@ -5,15 +5,16 @@ import type { Context } from "../context.js";
 import { describeIoError, OperationError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import { checkNameIsFree } from "../libvirt/domain.js";
-import { asNewDomain, withDiskSources } from "../libvirt/domain-xml.js";
+import { asNewDomain, withBootPaths, withDiskSources } from "../libvirt/domain-xml.js";
 import { letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
 import { lockDomain } from "../lock.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
+import { placeTpmState, restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
 import { findPoint } from "../repo/catalog.js";
 import { exists, fsyncFile, makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
-import type { PointDisk, RestorePoint } from "../types.js";
+import type { AuxFile, BootPaths, PointDisk, RestorePoint } from "../types.js";
 import { existingRepo } from "./repo-access.js";
 
 export interface RestoreOptions {
@@ -76,8 +77,13 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
   const sources = new Map(
     outputs.map((o) => [o.disk.target, { file: o.file, format: options.format }]),
   );
+  // nvram, TPM state, kernel/initrd/dtb: written into `to` beside the disks.
+  const newName = options.define ?? options.domain;
+  const bootFiles = (point.files ?? [])
+    .filter((f) => f.kind !== "memory")
+    .map((f) => ({ aux: f, file: restoredBootPath(to, f, newName) }));
 
-  for (const file of [...outputs.map((o) => o.file), xmlFile]) {
+  for (const file of [...outputs.map((o) => o.file), ...bootFiles.map((b) => b.file), xmlFile]) {
     if (await exists(file))
       throw new UsageError(`${file} already exists; restore never overwrites files`);
   }
@@ -108,26 +114,41 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
       if (options.instant) await writeOverlay(ctx, source, file, disk.virtualSize);
       else await writeImage(ctx, source, file, options.format);
     }
+    for (const { aux, file } of bootFiles) {
+      ctx.log.info(`${aux.kind}: writing ${file}`);
+      await writeBootFile(path.join(dir, aux.file), file);
+    }
     const savedXml = await fs.readFile(
       path.join(dir, domainXmlFile(point.chain, point.id)),
       "utf8",
     );
     await journal.step("write-xml");
     // Disks not restored are left out: the XML must never point a new domain at a live image.
-    const xml = await withDiskSources(savedXml, sources, { dropOtherDisks: true });
+    const xml = await withBootPaths(
+      await withDiskSources(savedXml, sources, { dropOtherDisks: true }),
+      bootPaths(bootFiles),
+    );
     const newDomain = options.define && !resume ? await asNewDomain(xml, options.define) : xml;
     await writeFileAtomic(xmlFile, newDomain);
     await journal.close();
   } finally {
     await release();
   }
+  const tpmFiles = bootFiles.map((b) => b.aux);
   if (resume && memory) {
-    await resumeFromMemory(ctx, path.join(dir, memory.file), sources);
+    await placeTpm(ctx, dir, tpmFiles, catalog.domain.uuid);
+    await resumeFromMemory(ctx, path.join(dir, memory.file), sources, bootPaths(bootFiles));
     ctx.log.info(`resumed '${options.domain}' from the memory state of point ${point.id}`);
   }
   if (options.define) {
     await ctx.run(ctx.virsh.define(xmlFile));
     ctx.log.info(`defined domain '${options.define}'`);
+    const uuid = (await ctx.run(ctx.virsh.domUuid(options.define))).stdout.trim();
+    if (!resume) await placeTpm(ctx, dir, tpmFiles, uuid);
+  } else if (tpmFiles.some((f) => f.kind === "tpm")) {
+    ctx.log.info(
+      `the TPM state is in ${path.join(to, "tpm")}: copy it to ${SWTPM_DIR}/<uuid>/ before the domain first starts`,
+    );
   }
   if (options.instant && options.define && !resume) {
     await ctx.run(ctx.virsh.start(options.define));
@@ -201,14 +222,30 @@ async function resumeFromMemory(
   ctx: Context,
   memoryFile: string,
   sources: ReadonlyMap<string, { file: string; format: string }>,
+  boot: BootPaths,
 ): Promise<void> {
   const saved = (await ctx.run(ctx.virsh.saveImageXml(memoryFile))).stdout;
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
   try {
     const xml = path.join(tmp, "domain.xml");
-    await fs.writeFile(xml, await withDiskSources(saved, sources), { mode: 0o600 });
+    const moved = await withBootPaths(await withDiskSources(saved, sources), boot);
+    await fs.writeFile(xml, moved, { mode: 0o600 });
     await ctx.run(ctx.virsh.restoreMemory(memoryFile, xml));
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
+}
+
+function bootPaths(files: { aux: AuxFile; file: string }[]): BootPaths {
+  return Object.fromEntries(
+    files.filter((b) => b.aux.kind !== "tpm").map((b) => [b.aux.kind, b.file]),
+  ) as BootPaths;
+}
+
+/** The point's TPM state, for the domain that now has `uuid` (never over existing state). */
+async function placeTpm(ctx: Context, repoDir: string, files: AuxFile[], uuid: string) {
+  const placed = await placeTpmState(repoDir, files, uuid);
+  if (placed) ctx.log.info(`TPM state restored into ${placed}`);
+  else if (files.some((f) => f.kind === "tpm"))
+    ctx.log.warn(`${SWTPM_DIR}/${uuid} exists already: its TPM state was left as it is`);
 }

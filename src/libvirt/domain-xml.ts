@@ -1,5 +1,5 @@
 import xml2js from "xml2js";
-import type { Disk, DiskDevice } from "../types.js";
+import type { BootPaths, Disk, DiskDevice } from "../types.js";
 
 // xml2js' object form of libvirt XML: attributes under "$", children as arrays.
 type Node = { $?: Record<string, string>; _?: string; [child: string]: unknown };
@@ -9,7 +9,11 @@ export interface DomainXml {
   uuid: string;
   disks: Disk[];
   guestAgent: boolean;
+  boot: BootPaths;
+  tpmEmulator: boolean;
 }
+
+const BOOT_KINDS = ["nvram", "kernel", "initrd", "dtb"] as const;
 
 export async function parseXml(xml: string): Promise<Node> {
   return (await xml2js.parseStringPromise(xml)) as Node;
@@ -42,7 +46,35 @@ export async function parseDomainXml(xml: string): Promise<DomainXml> {
     guestAgent: children(children(domain, "devices")[0], "channel").some(
       (c) => children(c, "target")[0]?.$?.name === "org.qemu.guest_agent.0",
     ),
+    boot: bootPaths(domain),
+    tpmEmulator: children(children(domain, "devices")[0], "tpm").some(
+      (t) => children(t, "backend")[0]?.$?.type === "emulator",
+    ),
   };
+}
+
+function bootPaths(domain: Node): BootPaths {
+  const os = children(domain, "os")[0];
+  const paths: BootPaths = {};
+  for (const kind of BOOT_KINDS) {
+    const value = text(os, kind)?.trim();
+    if (value?.startsWith("/")) paths[kind] = value;
+  }
+  return paths;
+}
+
+/** The XML with the boot files it names (nvram, kernel, initrd, dtb) moved to new paths. */
+export async function withBootPaths(xml: string, paths: BootPaths): Promise<string> {
+  const root = await parseXml(xml);
+  const os = children(root.domain as Node, "os")[0];
+  if (!os) return xml;
+  for (const kind of BOOT_KINDS) {
+    const path = paths[kind];
+    const node = children(os, kind)[0] as unknown;
+    if (path === undefined || node === undefined) continue;
+    os[kind] = [typeof node === "string" ? path : { ...(node as Node), _: path }];
+  }
+  return build(root);
 }
 
 function targetOf(disk: Node): string {

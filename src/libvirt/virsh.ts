@@ -25,6 +25,7 @@ export function virsh(uri: string) {
         : read("dumpxml", "--domain", domain),
     define: (xmlFile: string) => write("define", "--file", xmlFile),
     start: (domain: string) => write("start", "--domain", domain),
+    domUuid: (domain: string) => read("domuuid", "--domain", domain),
 
     /** External disk-only snapshot; libvirt keeps no snapshot metadata, virtsnap's catalog does. */
     snapshotDiskOnly: (domain: string, specs: DiskSpec[], quiesce: boolean) =>

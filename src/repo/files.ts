@@ -78,3 +78,20 @@ export async function prepareChainDir(domainDir: string, chain: string): Promise
   }
   return dir;
 }
+
+/**
+ * Undoes a point that never reached the catalog: every file of the chain folder named after it
+ * (disks, XML, memory, boot files, partials), then the folder itself if that leaves it empty.
+ */
+export async function removePointFiles(
+  domainDir: string,
+  chain: string,
+  pointId: string,
+): Promise<void> {
+  const dir = path.join(domainDir, chain);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.includes(`.${pointId}.`)) await fs.rm(path.join(dir, name), { force: true });
+  }
+  await fs.rmdir(dir).catch(() => {});
+}

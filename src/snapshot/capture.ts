@@ -7,12 +7,14 @@ import { defineWithSources } from "../libvirt/define.js";
 import type { DiskSpec } from "../libvirt/virsh.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
+import { captureBootFiles } from "../repo/boot-files.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
 import {
   commitPartial,
   FILE_MODE,
   fsyncFile,
   prepareChainDir,
+  removePointFiles,
   sha256File,
   writeFileAtomic,
 } from "../repo/files.js";
@@ -64,9 +66,17 @@ export async function snapshotBackup(
   try {
     const disks: PointDisk[] = [];
     await journal.step("copy");
-    const saved = memory ? await finishMemoryFile(repo.dir, memory) : undefined;
+    const saved = memory ? [await finishMemoryFile(repo.dir, memory)] : [];
     for (const job of plan.jobs)
       disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job, transfer));
+    const boot = await captureBootFiles(
+      ctx,
+      domain,
+      repo.dir,
+      plan.chain,
+      plan.pointId,
+      plan.parent,
+    );
     await journal.step("save-xml");
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
@@ -81,15 +91,13 @@ export async function snapshotBackup(
       parent: plan.parent?.id ?? null,
       quiesced,
       disks,
-      ...(saved ? { files: [saved] } : {}),
+      ...(saved.length + boot.length > 0 ? { files: [...saved, ...boot] } : {}),
     };
     await journal.step("catalog");
     await writeCatalog(repo.dir, withPoint(repo.catalog, point));
   } catch (error) {
     ctx.log.error(`backup of '${domain.name}' failed; putting the disks back as they were`);
-    await removeNewFiles(repo.dir, plan);
-    if (memory) await fs.rm(path.join(repo.dir, memory) + PARTIAL, { force: true });
-    if (memory) await fs.rm(path.join(repo.dir, memory), { force: true });
+    await removePointFiles(repo.dir, plan.chain, plan.pointId);
     await thaw(ctx, domain, plan, inactiveXml);
     throw error;
   }
@@ -248,16 +256,6 @@ async function copyFrozenLayer(
     await convertShowingProgress(ctx, flatten, `${job.target}: copy`);
   }
   return finishPointFile(ctx, domainDir, job.file, job.target, job.frozen.virtualSize);
-}
-
-async function removeNewFiles(domainDir: string, plan: SnapshotPlan): Promise<void> {
-  for (const job of plan.jobs) {
-    const file = path.join(domainDir, job.file);
-    await fs.rm(file + PARTIAL, { force: true });
-    await fs.rm(file, { force: true });
-  }
-  await fs.rm(path.join(domainDir, domainXmlFile(plan.chain, plan.pointId)), { force: true });
-  if (plan.level === "full") await fs.rmdir(path.join(domainDir, plan.chain)).catch(() => {});
 }
 
 /** After the point is safe: commit what the snapshot froze back into the own image. */

@@ -169,6 +169,8 @@ describe("prune", () => {
     ];
     assert.equal(backing, path.basename(left[0]?.disks[0]?.file as string));
     for (const point of left) await book.assertRestores(point);
+    const verify = await virtsnap(["verify", vm.name, "-b", backupDir]);
+    assert.equal(verify.exitCode, 0, `the relinked inc's checksum: ${verify.stdout}`);
     const checkpoints = await must("virsh", ["checkpoint-list", "--domain", vm.name, "--name"]);
     assert.ok(!checkpoints.includes(full.id), "the removed full's checkpoint is gone");
 

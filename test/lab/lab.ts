@@ -80,6 +80,12 @@ export interface LabDomainOptions {
   /** Sub-folder for the images inside the domain's folder (to test paths with spaces). */
   subdir?: string;
   start?: boolean;
+  /** UEFI (OVMF from Debian's ovmf, q35): libvirt makes the nvram store at the first start. */
+  efi?: boolean;
+  /** An emulated TPM 2.0 (swtpm); its state appears at the first start. */
+  tpm?: boolean;
+  /** Extra elements inside <os> (e.g. <kernel>, <initrd>), verbatim. */
+  osXml?: string;
 }
 
 interface Write {
@@ -127,7 +133,7 @@ export class LabDomain {
         await must("qemu-img", ["create", "-q", "-f", d.format, ...opts, d.path, `${d.sizeMiB}M`]);
       }
       const xmlFile = path.join(dir, "domain.xml");
-      await fs.writeFile(xmlFile, domain.xml(Boolean(options.cdrom), options.extraDisksXml ?? ""));
+      await fs.writeFile(xmlFile, domain.xml(options));
       await must("virsh", ["define", "--file", xmlFile]);
       if (options.start !== false) await domain.start();
     } catch (error) {
@@ -137,17 +143,27 @@ export class LabDomain {
     return domain;
   }
 
-  private xml(cdrom: boolean, extraDisksXml: string): string {
+  private xml(options: LabDomainOptions): string {
     const disks = this.disks.map(
       (d) => `<disk type='file' device='disk'><driver name='qemu' type='${d.format}'/>
         <source file='${xmlEscape(d.path)}'/><target dev='${d.target}' bus='virtio'/></disk>`,
     );
-    if (cdrom)
+    if (options.cdrom)
       disks.push(
         `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>`,
       );
-    return `<domain type='qemu'><name>${xmlEscape(this.name)}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
-      <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${disks.join("\n")}${extraDisksXml}</devices></domain>`;
+    const efi = options.efi
+      ? `<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
+         <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'/>`
+      : "";
+    const tpm = options.tpm
+      ? "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>"
+      : "";
+    return `<domain type='qemu'><name>${xmlEscape(this.name)}</name>
+      <memory unit='MiB'>${options.efi ? 128 : 64}</memory><vcpu>1</vcpu>
+      <os><type arch='x86_64' machine='${options.efi ? "q35" : "pc"}'>hvm</type>${efi}${options.osXml ?? ""}</os>
+      ${options.efi ? "<features><acpi/></features>" : ""}
+      <devices>${disks.join("\n")}${options.extraDisksXml ?? ""}${tpm}</devices></domain>`;
   }
 
   async start(): Promise<void> {
@@ -264,6 +280,7 @@ export class LabDomain {
       this.name,
       "--checkpoints-metadata",
       "--snapshots-metadata",
+      "--nvram",
     ]);
     await fs.rm(this.dir, { recursive: true, force: true });
   }
