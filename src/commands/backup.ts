@@ -6,22 +6,20 @@ import type { Context } from "../context.js";
 import { describeIoError, OperationError, UsageError } from "../errors.js";
 import { createRunner } from "../exec.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
-import { type DiskFilter, rawSkip, type Skipped, selectDisks } from "../libvirt/disk-selection.js";
+import type { DiskFilter, Skipped } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { type HostFacts, probeHost } from "../libvirt/host.js";
 import { lockDomain } from "../lock.js";
-import { type Log, RunLog } from "../log.js";
-import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
+import { RunLog } from "../log.js";
 import { checkNotifyUrl, createNotifier, type NotifyOn } from "../notify.js";
 import { NO_PROGRESS } from "../progress.js";
-import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
+import { overlaysOf } from "../qemu/live-chain.js";
 import { qemuImg } from "../qemu/qemu-img.js";
-import { chainTip, emptyCatalog, pointsOfChain, readCatalog } from "../repo/catalog.js";
-import { exists, writeFileAtomic } from "../repo/files.js";
-import { domainDir, nextPointId, overlayPath, parseOverlay, STATUS_FILE } from "../repo/paths.js";
+import { emptyCatalog, readCatalog } from "../repo/catalog.js";
+import { exists } from "../repo/files.js";
+import { domainDir } from "../repo/paths.js";
 import { snapshotBackup } from "../snapshot/capture.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
-import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
 import type {
   Catalog,
   Chain,
@@ -32,6 +30,15 @@ import type {
   RestorePoint,
   Transfer,
 } from "../types.js";
+import { excerpt, updateMetrics, writeStatus } from "./backup-outcome.js";
+import {
+  chooseDisks,
+  freePointId,
+  leftovers,
+  levelFor,
+  resolveMode,
+  snapshotPlan,
+} from "./backup-plan.js";
 import { pendingJournals, repairDomain } from "./repair.js";
 
 export type ModeOption = "auto" | "snapshot" | "cbt";
@@ -140,17 +147,6 @@ async function backupAll(ctx: Context, options: BackupOptions): Promise<BackupRe
   };
 }
 
-/** The body of a notification: one line per domain, then its warnings. */
-function excerpt(report: BackupReport): string {
-  const lines = report.domains.flatMap((r) => [
-    r.status === "failed"
-      ? `${r.domain}: FAILED: ${r.error}`
-      : `${r.domain}: ${r.status} ${r.point ?? ""} (${r.level ?? "-"}, ${r.bytes ?? 0} bytes, ${r.seconds.toFixed(1)} s)`,
-    ...r.warnings.map((w) => `${r.domain}: warning: ${w}`),
-  ]);
-  return `${lines.join("\n")}\n`;
-}
-
 /** One domain of the run, with its own log file; in a fleet its failure is a result, not an error. */
 async function backupOne(
   ctx: Context,
@@ -186,35 +182,6 @@ async function backupOne(
     return failed;
   } finally {
     await runLog.close();
-  }
-}
-
-/**
- * DIR/<domain>/status.json after every run, for Check_MK-style local checks: the last run's
- * result, duration, bytes and chain depth. Only where the domain has a folder already (a mistyped
- * name creates nothing), and never a reason to fail the run.
- */
-async function writeStatus(ctx: Context, backupDir: string, result: DomainResult): Promise<void> {
-  const dir = path.resolve(domainDir(backupDir, result.domain));
-  if (!(await exists(dir))) return;
-  try {
-    const catalog = await readCatalog(dir);
-    const tip = catalog ? chainTip(catalog) : undefined;
-    const status = {
-      domain: result.domain,
-      lastRun: ctx.now().toISOString(),
-      result: result.status,
-      seconds: result.seconds,
-      bytes: result.bytes ?? 0,
-      point: result.point ?? null,
-      lastPoint: catalog?.points.at(-1)?.id ?? null,
-      chainDepth: catalog && tip ? pointsOfChain(catalog, tip.chain).length : 0,
-      warnings: result.warnings,
-      error: result.error ?? null,
-    };
-    await writeFileAtomic(path.join(dir, STATUS_FILE), `${JSON.stringify(status, null, 2)}\n`);
-  } catch (error) {
-    ctx.log.info(`cannot write ${STATUS_FILE} for ${result.domain}: ${(error as Error).message}`);
   }
 }
 
@@ -418,44 +385,10 @@ function prepareCapture(
   return { plan, run };
 }
 
-/**
- * A new point id, after every id in the catalog and not yet used for an overlay beside any of the
- * disks: another repository of the same domain may have taken this second already.
- */
-async function freePointId(ctx: Context, catalog: Catalog, chains: Chain[]): Promise<string> {
-  const taken = catalog.points.map((p) => p.id);
-  for (;;) {
-    const id = nextPointId(ctx.now(), taken);
-    const clash = await Promise.all(chains.map((c) => exists(overlayPath(ownImage(c).file, id))));
-    if (!clash.includes(true)) return id;
-    taken.push(id);
-  }
-}
-
-/** Signs that an earlier run died mid-way: more than one virtsnap overlay, or a block job running. */
-async function leftovers(ctx: Context, domain: Domain, chains: Chain[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const chain of chains) {
-    const overlays = overlaysOf(chain).length;
-    if (overlays > 1) found.push(`disk ${chain.target} sits on ${overlays} virtsnap overlays`);
-    if (!domain.active) continue;
-    const job = (await ctx.run(ctx.virsh.blockJobInfo(domain.name, chain.target))).stdout.trim();
-    if (job !== "") found.push(`disk ${chain.target} has a block job running`);
-  }
-  return found;
-}
-
 /** What every domain of a run shares: how data moves, and what the host can do. */
 interface RunSetup {
   transfer: Transfer;
   host: HostFacts;
-}
-
-/** --full-every N: the current chain has N points, so this one starts a new chain. */
-function levelFor(catalog: Catalog, options: BackupOptions): LevelOption {
-  const tip = chainTip(catalog);
-  if (options.fullEvery === undefined || !tip) return options.level;
-  return pointsOfChain(catalog, tip.chain).length >= options.fullEvery ? "full" : options.level;
 }
 
 /** The journal lives while the run does; after a failure it stays, for repair (DESIGN.md). */
@@ -481,38 +414,6 @@ async function journaled<C extends "backup.snapshot" | "backup.cbt">(
   }
   await journal.close();
   return point;
-}
-
-/**
- * auto: cbt where libvirt offers the backup API and every qcow2 disk is v3 (persistent bitmaps
- * need compat 1.1), else snapshot. An explicit --mode cbt that cannot work is refused.
- */
-function resolveMode(option: ModeOption, chains: Chain[], host: HostFacts, log: Log): Mode {
-  if (option === "snapshot") return "snapshot";
-  const hostCbt = host.cbt;
-  const v2 = chains
-    .filter((c) => ownImage(c).format === "qcow2" && ownImage(c).compat !== "1.1")
-    .map((c) => c.target);
-  if (option === "cbt") {
-    if (!hostCbt) {
-      throw new OperationError(
-        "this host's libvirt/QEMU has no backup support; use --mode snapshot",
-      );
-    }
-    if (v2.length > 0) {
-      throw new OperationError(
-        `${v2.join(", ")}: qcow2 v2 (compat 0.10) cannot hold bitmaps; use --mode snapshot or 'qemu-img amend -o compat=1.1'`,
-      );
-    }
-    return "cbt";
-  }
-  if (hostCbt && v2.length === 0) return "cbt";
-  log.info(
-    hostCbt
-      ? `${v2.join(", ")}: qcow2 v2, using snapshot mode`
-      : "no backup API here: using snapshot mode",
-  );
-  return "snapshot";
 }
 
 /** cbt keeps bitmaps in the image QEMU writes to: move disks off overlays a snapshot-mode run left. */
@@ -548,81 +449,4 @@ async function catalogFor(dir: string, domain: Domain): Promise<Catalog> {
     );
   }
   return catalog;
-}
-
-async function chooseDisks(ctx: Context, domain: Domain, filter: DiskFilter) {
-  const { selected, skipped } = selectDisks(domain.disks, filter);
-  const chains: Chain[] = [];
-  for (const disk of selected) {
-    const chain = await readChain(ctx.run, disk);
-    const raw = rawSkip(disk.target, ownImage(chain).format, filter.includeRaw);
-    if (raw) skipped.push(raw);
-    else chains.push(chain);
-  }
-  for (const s of skipped) {
-    const disk = domain.disks.find((d) => d.target === s.target);
-    if (disk?.device !== "disk") continue;
-    ctx.log.warn(`${domain.name}: skipping disk ${s.target}: ${s.reason}`);
-    // An overlay from an earlier run keeps growing while nothing backs the disk up any more.
-    if (disk.source && parseOverlay(disk.source)) {
-      ctx.log.warn(
-        `${domain.name}: disk ${s.target} still runs on ${disk.source}; 'virtsnap consolidate --all-layers' merges it`,
-      );
-    }
-  }
-  if (chains.length === 0)
-    throw new OperationError(`domain '${domain.name}' has no disk to back up`);
-  return { chains, skipped };
-}
-
-function snapshotPlan(
-  catalog: Catalog,
-  chains: Chain[],
-  pointId: string,
-  level: LevelOption,
-): SnapshotPlan {
-  if (level === "diff" || level === "copy")
-    throw new UsageError(`--level ${level} needs --mode cbt`);
-  const plan = planSnapshot(catalog, chains, pointId, level === "full");
-  if (level === "inc" && plan.level !== "inc") {
-    throw new OperationError(
-      "no chain to continue incrementally (first backup, or the live chain was consolidated); use --level full or auto",
-    );
-  }
-  return plan;
-}
-
-/** --metrics-file: this run's figures per domain, with the catalog's for what persists across runs. */
-async function updateMetrics(
-  ctx: Context,
-  file: string,
-  backupDir: string,
-  results: DomainResult[],
-): Promise<void> {
-  const metrics: DomainMetrics[] = [];
-  for (const r of results) {
-    const catalog = await readCatalog(path.resolve(domainDir(backupDir, r.domain))).catch(
-      () => undefined,
-    );
-    const newest = catalog?.points.at(-1);
-    const tip = catalog ? chainTip(catalog) : undefined;
-    metrics.push({
-      domain: r.domain,
-      lastRun: Math.round(ctx.now().getTime() / 1000),
-      lastRunSuccess: r.status === "ok",
-      lastRunSeconds: r.seconds,
-      lastRunBytes: r.bytes ?? 0,
-      lastSuccess: newest ? Math.round(Date.parse(newest.time) / 1000) : undefined,
-      points: catalog?.points.length ?? 0,
-      chains: catalog?.chains.length ?? 0,
-      chainDepth: catalog && tip ? pointsOfChain(catalog, tip.chain).length : 0,
-      warnings: r.warnings.length,
-    });
-  }
-  try {
-    await writeMetricsFile(file, metrics);
-  } catch (error) {
-    // Monitoring output must not turn a good backup into a failed one.
-    ctx.log.warn(`cannot write metrics to ${file}: ${(error as Error).message}`);
-  }
 }

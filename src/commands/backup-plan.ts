@@ -1,0 +1,126 @@
+import type { Context } from "../context.js";
+import { OperationError, UsageError } from "../errors.js";
+import { type DiskFilter, rawSkip, selectDisks } from "../libvirt/disk-selection.js";
+import type { HostFacts } from "../libvirt/host.js";
+import type { Log } from "../log.js";
+import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
+import { chainTip, pointsOfChain } from "../repo/catalog.js";
+import { exists } from "../repo/files.js";
+import { nextPointId, overlayPath, parseOverlay } from "../repo/paths.js";
+import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
+import type { Catalog, Chain, Domain, Mode } from "../types.js";
+import type { BackupOptions, LevelOption, ModeOption } from "./backup.js";
+
+// The decisions of a backup run, before anything changes: which disks, which mode, which level,
+// which point id, and whether an earlier run left something to repair first.
+/**
+ * A new point id, after every id in the catalog and not yet used for an overlay beside any of the
+ * disks: another repository of the same domain may have taken this second already.
+ */
+export async function freePointId(
+  ctx: Context,
+  catalog: Catalog,
+  chains: Chain[],
+): Promise<string> {
+  const taken = catalog.points.map((p) => p.id);
+  for (;;) {
+    const id = nextPointId(ctx.now(), taken);
+    const clash = await Promise.all(chains.map((c) => exists(overlayPath(ownImage(c).file, id))));
+    if (!clash.includes(true)) return id;
+    taken.push(id);
+  }
+}
+
+/** Signs that an earlier run died mid-way: more than one virtsnap overlay, or a block job running. */
+export async function leftovers(ctx: Context, domain: Domain, chains: Chain[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const chain of chains) {
+    const overlays = overlaysOf(chain).length;
+    if (overlays > 1) found.push(`disk ${chain.target} sits on ${overlays} virtsnap overlays`);
+    if (!domain.active) continue;
+    const job = (await ctx.run(ctx.virsh.blockJobInfo(domain.name, chain.target))).stdout.trim();
+    if (job !== "") found.push(`disk ${chain.target} has a block job running`);
+  }
+  return found;
+}
+
+/** --full-every N: the current chain has N points, so this one starts a new chain. */
+export function levelFor(catalog: Catalog, options: BackupOptions): LevelOption {
+  const tip = chainTip(catalog);
+  if (options.fullEvery === undefined || !tip) return options.level;
+  return pointsOfChain(catalog, tip.chain).length >= options.fullEvery ? "full" : options.level;
+}
+
+/**
+ * auto: cbt where libvirt offers the backup API and every qcow2 disk is v3 (persistent bitmaps
+ * need compat 1.1), else snapshot. An explicit --mode cbt that cannot work is refused.
+ */
+export function resolveMode(option: ModeOption, chains: Chain[], host: HostFacts, log: Log): Mode {
+  if (option === "snapshot") return "snapshot";
+  const hostCbt = host.cbt;
+  const v2 = chains
+    .filter((c) => ownImage(c).format === "qcow2" && ownImage(c).compat !== "1.1")
+    .map((c) => c.target);
+  if (option === "cbt") {
+    if (!hostCbt) {
+      throw new OperationError(
+        "this host's libvirt/QEMU has no backup support; use --mode snapshot",
+      );
+    }
+    if (v2.length > 0) {
+      throw new OperationError(
+        `${v2.join(", ")}: qcow2 v2 (compat 0.10) cannot hold bitmaps; use --mode snapshot or 'qemu-img amend -o compat=1.1'`,
+      );
+    }
+    return "cbt";
+  }
+  if (hostCbt && v2.length === 0) return "cbt";
+  log.info(
+    hostCbt
+      ? `${v2.join(", ")}: qcow2 v2, using snapshot mode`
+      : "no backup API here: using snapshot mode",
+  );
+  return "snapshot";
+}
+
+export async function chooseDisks(ctx: Context, domain: Domain, filter: DiskFilter) {
+  const { selected, skipped } = selectDisks(domain.disks, filter);
+  const chains: Chain[] = [];
+  for (const disk of selected) {
+    const chain = await readChain(ctx.run, disk);
+    const raw = rawSkip(disk.target, ownImage(chain).format, filter.includeRaw);
+    if (raw) skipped.push(raw);
+    else chains.push(chain);
+  }
+  for (const s of skipped) {
+    const disk = domain.disks.find((d) => d.target === s.target);
+    if (disk?.device !== "disk") continue;
+    ctx.log.warn(`${domain.name}: skipping disk ${s.target}: ${s.reason}`);
+    // An overlay from an earlier run keeps growing while nothing backs the disk up any more.
+    if (disk.source && parseOverlay(disk.source)) {
+      ctx.log.warn(
+        `${domain.name}: disk ${s.target} still runs on ${disk.source}; 'virtsnap consolidate --all-layers' merges it`,
+      );
+    }
+  }
+  if (chains.length === 0)
+    throw new OperationError(`domain '${domain.name}' has no disk to back up`);
+  return { chains, skipped };
+}
+
+export function snapshotPlan(
+  catalog: Catalog,
+  chains: Chain[],
+  pointId: string,
+  level: LevelOption,
+): SnapshotPlan {
+  if (level === "diff" || level === "copy")
+    throw new UsageError(`--level ${level} needs --mode cbt`);
+  const plan = planSnapshot(catalog, chains, pointId, level === "full");
+  if (level === "inc" && plan.level !== "inc") {
+    throw new OperationError(
+      "no chain to continue incrementally (first backup, or the live chain was consolidated); use --level full or auto",
+    );
+  }
+  return plan;
+}
