@@ -23,7 +23,7 @@ const FULL_MIB = 64;
 const INC_MIB = 2;
 const START = Date.parse("2026-01-01T00:00:00Z");
 const STEP_HOURS = 6;
-const TARGETS = { listS: 1, verifySpread: 1.5 };
+const TARGETS = { listS: 1, verifySpread: 1.5, fitResidual: 0.1 };
 
 interface Options {
   runs: number;
@@ -216,6 +216,7 @@ function report(
   const rate = (s: VerifySample) => mib(s.bytes) / median(s.verify);
   const rates = samples.map(rate);
   const spread = Math.max(...rates) / Math.min(...rates);
+  const fit = fitFilesAndBytes(samples);
   const last = samples.at(-1) as VerifySample;
   const listDomain = stats(list.domain);
   const listAll = stats(list.all);
@@ -262,6 +263,7 @@ function report(
     listDomain: listDomain.median < TARGETS.listS,
     listAll: listAll.median < TARGETS.listS,
     verifyLinear: spread <= TARGETS.verifySpread,
+    verifyFit: fit.worstResidual <= TARGETS.fitResidual,
     verifyAfterPrune: prune.verifyAfter.exitCode === 0,
   };
   console.log(`\nFigures (${POINTS} points unless said)`);
@@ -285,6 +287,12 @@ function report(
         `${f2(spread)}x`,
         `<= ${TARGETS.verifySpread}x`,
         verdict(pass.verifyLinear),
+      ],
+      [
+        `verify = ${f2(fit.perFile * 1000)} ms/file + ${f2(fit.perMiB * 1000)} ms/MiB: worst misfit`,
+        `${f2(fit.worstResidual * 100)}%`,
+        `<= ${TARGETS.fitResidual * 100}%`,
+        verdict(pass.verifyFit),
       ],
       [
         `verify (${f2(mib(last.bytes))} MiB, ${last.files} files)`,
@@ -401,3 +409,26 @@ main().catch((error: unknown) => {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
 });
+
+/**
+ * verify's time as a per-file cost (qemu-img processes) plus a per-MiB cost (hashing), fitted by
+ * least squares over the samples: linear in bytes once the file count is accounted for, if the
+ * worst relative misfit is small.
+ */
+function fitFilesAndBytes(samples: VerifySample[]): {
+  perFile: number;
+  perMiB: number;
+  worstResidual: number;
+} {
+  const rows = samples.map((s) => ({ f: s.files, m: mib(s.bytes), t: median(s.verify) }));
+  const sum = (fn: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + fn(r), 0);
+  const [ff, fm, mm] = [sum((r) => r.f * r.f), sum((r) => r.f * r.m), sum((r) => r.m * r.m)];
+  const [ft, mt] = [sum((r) => r.f * r.t), sum((r) => r.m * r.t)];
+  const det = ff * mm - fm * fm;
+  const perFile = (ft * mm - fm * mt) / det;
+  const perMiB = (ff * mt - fm * ft) / det;
+  const worstResidual = Math.max(
+    ...rows.map((r) => Math.abs(perFile * r.f + perMiB * r.m - r.t) / r.t),
+  );
+  return { perFile, perMiB, worstResidual };
+}

@@ -12,6 +12,7 @@ import { type HostFacts, probeHost } from "../libvirt/host.js";
 import { lockDomain } from "../lock.js";
 import { RunLog } from "../log.js";
 import { checkNotifyUrl, createNotifier, type NotifyOn } from "../notify.js";
+import { inParallel } from "../parallel.js";
 import { NO_PROGRESS } from "../progress.js";
 import { overlaysOf } from "../qemu/live-chain.js";
 import { qemuImg } from "../qemu/qemu-img.js";
@@ -183,24 +184,6 @@ async function backupOne(
   } finally {
     await runLog.close();
   }
-}
-
-/** Runs `work` over `items`, at most `limit` at a time; results in the items' order. */
-async function inParallel<T, R>(
-  items: T[],
-  limit: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /** --compress uses zstd where this QEMU has it (Debian's does), else zlib. */

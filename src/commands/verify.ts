@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
+import { inParallel } from "../parallel.js";
 import { parseCheck, qemuImg } from "../qemu/qemu-img.js";
 import { findPoint } from "../repo/catalog.js";
 import { exists, sha256File } from "../repo/files.js";
@@ -30,15 +31,24 @@ export interface VerifyReport {
  * Every file against the catalog: sha256, `qemu-img check`, backing link and format, virtual size.
  * A damaged file damages every point whose disk reads through it.
  */
+const FILES_AT_ONCE = 4;
+
 export async function verify(ctx: Context, options: VerifyOptions): Promise<VerifyReport> {
   const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
   const points = pointsToVerify(catalog, options.point);
+  // Files are checked side by side (each check is mostly waiting for qemu-img); damage then
+  // spreads in chain order.
+  const checks = points.flatMap((point) => point.disks.map((disk) => ({ point, disk })));
+  const found = await inParallel(checks, FILES_AT_ONCE, ({ point, disk }) =>
+    fileProblems(ctx, dir, catalog, point, disk),
+  );
+  const problemsOf = new Map(checks.map((c, i) => [c.disk, found[i] ?? []]));
   const damagedFiles = new Set<string>();
   const verdicts: PointVerdict[] = [];
   for (const point of points) {
     const problems: string[] = [];
     for (const disk of point.disks) {
-      const own = await fileProblems(ctx, dir, catalog, point, disk);
+      const own = [...(problemsOf.get(disk) ?? [])];
       const backing = backingOf(catalog, point, disk);
       if (backing && damagedFiles.has(backing.file))
         own.push(`depends on damaged ${path.basename(backing.file)}`);
