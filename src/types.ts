@@ -102,7 +102,7 @@ export interface BootPaths {
 
 /**
  * A file a point keeps besides its disks: the RAM of backup --memory-state, and what a domain
- * needs to boot (issue 6: nvram, TPM state, kernel/initrd/dtb).
+ * needs to boot (nvram store, TPM state, kernel/initrd/dtb).
  */
 export interface AuxFile {
   kind: "memory" | keyof BootPaths | "tpm";
