@@ -30,7 +30,6 @@ import { statfsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import {
   IMAGES,
   identical,
@@ -50,6 +49,7 @@ import {
   MiB,
   median,
   mib,
+  parseRuns,
   type Step,
   stats,
   table,
@@ -102,20 +102,8 @@ type Run = Record<Tool, ToolRun>;
 let interrupted = false;
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: { runs: { type: "string", default: "3" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
-    console.log(
-      `usage: bench/cbt [--runs N]   (3 <= N <= ${MAX_RUNS}, default 3; root, libvirtd running, virtnbdbackup installed)`,
-    );
-    process.exit(0);
-  }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 3 || runs > MAX_RUNS)
-    throw new Error(`--runs needs an integer from 3 to ${MAX_RUNS}`);
-  return { runs };
+  const usage = `usage: bench/cbt [--runs N]   (3 <= N <= ${MAX_RUNS}, default 3; root, libvirtd running, virtnbdbackup installed)`;
+  return { runs: parseRuns(argv, usage, { default: 3, min: 3, max: MAX_RUNS }) };
 }
 
 // ---- small helpers -------------------------------------------------------------------------

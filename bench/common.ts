@@ -1,5 +1,6 @@
 /** Helpers shared by the benchmarks: statistics, timing, tables, sizes. */
 import path from "node:path";
+import { parseArgs } from "node:util";
 import { must } from "../test/lab/lab.js";
 
 export const MiB = 1024 * 1024;
@@ -58,4 +59,30 @@ export function commandLabel(line: string): string {
     else if (!words[i]?.startsWith("-")) return `${program} ${words[i]}`;
   }
   return program;
+}
+
+/** `--runs N` (and `-h`), shared by the benchmarks: N must lie within [min, max]. */
+export function parseRuns(
+  argv: string[],
+  usage: string,
+  limits: { default: number; min: number; max?: number },
+): number {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      runs: { type: "string", default: String(limits.default) },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const runs = Number(values.runs);
+  const max = limits.max ?? Number.POSITIVE_INFINITY;
+  if (!Number.isInteger(runs) || runs < limits.min || runs > max) {
+    const range = limits.max ? `from ${limits.min} to ${limits.max}` : `>= ${limits.min}`;
+    throw new Error(`--runs needs an integer ${range}`);
+  }
+  return runs;
 }

@@ -11,9 +11,8 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { LabDomain, must, tempDir, virtsnap } from "../test/lab/lab.js";
-import { duBytes, f2, f3, median, mib, stats, table, timed } from "./common.js";
+import { duBytes, f2, f3, median, mib, parseRuns, stats, table, timed } from "./common.js";
 
 const POINTS = 50;
 const VERIFY_AT = [10, 25, 50];
@@ -73,17 +72,8 @@ interface PruneResult {
 let interrupted = false;
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: { runs: { type: "string", default: "5" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
-    console.log("usage: bench/scale [--runs N]   (N >= 1, default 5; root, libvirtd running)");
-    process.exit(0);
-  }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs needs an integer >= 1");
-  return { runs };
+  const usage = "usage: bench/scale [--runs N]   (N >= 1, default 5; root, libvirtd running)";
+  return { runs: parseRuns(argv, usage, { default: 5, min: 1 }) };
 }
 
 // ---- virtsnap and the repository -----------------------------------------------------------

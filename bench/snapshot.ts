@@ -10,7 +10,6 @@
 import { statfsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fsyncFile, sha256File } from "../src/repo/files.js";
 import { IMAGES, LabDomain, must, uniqueName, virtsnap } from "../test/lab/lab.js";
 import {
@@ -21,6 +20,7 @@ import {
   MiB,
   median,
   mib,
+  parseRuns,
   type Step,
   stats,
   table,
@@ -67,17 +67,8 @@ interface IncRun {
 let interrupted = false;
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: { runs: { type: "string", default: "3" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
-    console.log("usage: bench/snapshot [--runs N]   (N >= 3, default 3; root, libvirtd running)");
-    process.exit(0);
-  }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 3) throw new Error("--runs needs an integer >= 3");
-  return { runs };
+  const usage = "usage: bench/snapshot [--runs N]   (N >= 3, default 3; root, libvirtd running)";
+  return { runs: parseRuns(argv, usage, { default: 3, min: 3 }) };
 }
 
 // ---- small helpers -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import chalk from "chalk";
+import { exists } from "./repo/files.js";
 
 export type Level = "error" | "warn" | "info" | "debug";
 const rank: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -69,7 +70,10 @@ export class RunLog {
   private handle: fs.FileHandle | undefined;
   private pending: Promise<unknown> = Promise.resolve();
 
-  constructor(console: Log, now: () => Date) {
+  constructor(
+    console: Log,
+    private readonly now: () => Date,
+  ) {
     const keep = (level: Level, message: string) => {
       const line = `${now().toISOString()} ${level} ${message}\n`;
       if (this.handle) {
@@ -98,10 +102,7 @@ export class RunLog {
         keep("debug", m);
       },
     };
-    this.now = now;
   }
-
-  private readonly now: () => Date;
 
   /** Starts the file in `domainDir`/log (0600) and drops the oldest beyond the newest 30. */
   async attach(domainDir: string): Promise<void> {
@@ -131,11 +132,4 @@ export class RunLog {
     await this.handle?.close();
     this.handle = undefined;
   }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
-  );
 }

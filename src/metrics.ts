@@ -1,5 +1,5 @@
 import fs from "node:fs/promises";
-import path from "node:path";
+import { writeFileAtomic } from "./repo/files.js";
 
 /** One domain's figures for node_exporter's textfile collector. */
 export interface DomainMetrics {
@@ -92,10 +92,11 @@ export function renderMetrics(existing: string, fresh: DomainMetrics[]): string 
   return `${out.join("\n")}\n`;
 }
 
-/** Rewrites the file atomically (node_exporter reads *.prom only, so the temporary name is never read). */
+/**
+ * Rewrites the file atomically, readable by node_exporter's user (which reads *.prom only, so the
+ * temporary `.partial` name is never read).
+ */
 export async function writeMetricsFile(file: string, fresh: DomainMetrics[]): Promise<void> {
   const existing = await fs.readFile(file, "utf8").catch(() => "");
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  await fs.writeFile(temp, renderMetrics(existing, fresh), { mode: 0o644 });
-  await fs.rename(temp, file);
+  await writeFileAtomic(file, renderMetrics(existing, fresh), 0o644);
 }

@@ -116,7 +116,7 @@ export async function finishInterruptedPrune(
     await carryOut(ctx, domain, repoDir, catalog, planPrune(catalog, removed), journal);
   } else {
     // The catalog was written: only the deletions may be unfinished.
-    await deleteRemoved(ctx, domain, repoDir, record.removed, journal);
+    await deleteRemoved(ctx, domain, repoDir, catalog, record.removed, journal);
   }
   await journal.close();
   return true;
@@ -202,7 +202,7 @@ async function carryOut(
   };
   await writeCatalog(repoDir, after);
 
-  await deleteRemoved(ctx, domain, repoDir, plan.remove, journal);
+  await deleteRemoved(ctx, domain, repoDir, after, plan.remove, journal);
   return after;
 }
 
@@ -289,11 +289,11 @@ async function deleteRemoved(
   ctx: Context,
   domain: string,
   repoDir: string,
+  catalog: Catalog,
   removed: string[],
   journal: Journal<"prune">,
 ): Promise<void> {
   await journal.step("delete");
-  const { catalog } = await existingRepo(path.dirname(repoDir), domain);
   const listed = new Set(
     catalog.points.flatMap((p) => [...p.disks, ...(p.files ?? [])].map((d) => d.file)),
   );

@@ -58,7 +58,7 @@ export async function repairDomain(
   if (repoDir && (await finishInterruptedPrune(ctx, domain.name, repoDir)))
     say("finished an interrupted prune");
   const catalog = repoDir ? await readCatalog(repoDir) : undefined;
-  const journals = await readJournals(ctx, domain.name, repoDir);
+  const journals = await pendingJournals(ctx, domain.name, repoDir);
   if (domain.active) await endJobs(ctx, domain, say);
   for (const disk of fileDisks(domain)) await repairChain(ctx, domain, disk, catalog, say);
   if (repoDir) await removeUnlistedFiles(repoDir, catalog, say);
@@ -68,21 +68,13 @@ export async function repairDomain(
   return actions;
 }
 
-/** The journals an earlier run left for this domain (none after a run that finished). */
-export async function pendingJournals(
-  ctx: Context,
-  domain: string,
-  repoDir: string | undefined,
-): Promise<JournalRecord[]> {
-  return readJournals(ctx, domain, repoDir);
-}
-
 function journalFiles(ctx: Context, domain: string, repoDir: string | undefined): string[] {
   const host = hostJournalFile(ctx.lockDir, ctx.uri, domain);
   return repoDir ? [path.join(repoDir, JOURNAL_FILE), host] : [host];
 }
 
-async function readJournals(
+/** The journals an earlier run left for this domain (none after a run that finished). */
+export async function pendingJournals(
   ctx: Context,
   domain: string,
   repoDir: string | undefined,

@@ -134,7 +134,7 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
   } finally {
     await release();
   }
-  const tpmFiles = bootFiles.map((b) => b.aux);
+  const tpmFiles = bootFiles.map((b) => b.aux).filter((f) => f.kind === "tpm");
   if (resume && memory) {
     await placeTpm(ctx, dir, tpmFiles, catalog.domain.uuid);
     await resumeFromMemory(ctx, path.join(dir, memory.file), sources, bootPaths(bootFiles));
@@ -145,7 +145,7 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     ctx.log.info(`defined domain '${options.define}'`);
     const uuid = (await ctx.run(ctx.virsh.domUuid(options.define))).stdout.trim();
     if (!resume) await placeTpm(ctx, dir, tpmFiles, uuid);
-  } else if (tpmFiles.some((f) => f.kind === "tpm")) {
+  } else if (tpmFiles.length > 0) {
     ctx.log.info(
       `the TPM state is in ${path.join(to, "tpm")}: copy it to ${SWTPM_DIR}/<uuid>/ before the domain first starts`,
     );
@@ -246,6 +246,6 @@ function bootPaths(files: { aux: AuxFile; file: string }[]): BootPaths {
 async function placeTpm(ctx: Context, repoDir: string, files: AuxFile[], uuid: string) {
   const placed = await placeTpmState(repoDir, files, uuid);
   if (placed) ctx.log.info(`TPM state restored into ${placed}`);
-  else if (files.some((f) => f.kind === "tpm"))
+  else if (files.length > 0)
     ctx.log.warn(`${SWTPM_DIR}/${uuid} exists already: its TPM state was left as it is`);
 }

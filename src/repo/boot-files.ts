@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError } from "../errors.js";
 import type { AuxFile, BootPaths, Domain, RestorePoint } from "../types.js";
-import { commitPartial, exists, FILE_MODE, fsyncFile, sha256File } from "./files.js";
+import { commitHashed, exists, FILE_MODE, fsyncFile, sha256File } from "./files.js";
 import { PARTIAL } from "./paths.js";
 
 /** libvirt keeps an emulated TPM's state here (qemu.conf's swtpm_storage_dir default). */
@@ -68,14 +68,10 @@ export async function captureBootFiles(
         await fs.link(path.join(domainDir, same.file), absolute + PARTIAL);
       } else {
         await fs.copyFile(src.path, absolute + PARTIAL);
-        await fs.chmod(absolute + PARTIAL, FILE_MODE);
-        await fsyncFile(absolute + PARTIAL);
       }
-      // A file that changed during the copy would be recorded with the wrong checksum: check again.
-      const copied = await sha256File(absolute + PARTIAL);
-      await commitPartial(absolute);
-      const { size } = await fs.stat(absolute);
-      captured.push({ kind: src.kind, file, bytes: size, sha256: copied, source: src.source });
+      // Hashed again: a file that changed during the copy must not keep the source's checksum.
+      const copied = await commitHashed(absolute);
+      captured.push({ kind: src.kind, file, ...copied, source: src.source });
       ctx.log.debug(`${src.kind}: ${src.path} -> ${file}${linked ? " (hard link)" : ""}`);
     } catch (error) {
       throw describeIoError(error, `cannot save ${src.kind} file ${src.path}`);

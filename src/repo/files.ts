@@ -40,17 +40,30 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** `<file>.partial` is fsynced, made 0600 and renamed to `<file>`: a reader never sees half a file. */
-export async function commitPartial(file: string): Promise<void> {
+export async function commitPartial(file: string, mode = FILE_MODE): Promise<void> {
   const partial = file + PARTIAL;
-  await fs.chmod(partial, FILE_MODE);
+  await fs.chmod(partial, mode);
   await fsyncFile(partial);
   await fs.rename(partial, file);
   await fsyncDir(path.dirname(file));
 }
 
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  await fs.writeFile(file + PARTIAL, data, { mode: FILE_MODE });
+export async function writeFileAtomic(file: string, data: string, mode = FILE_MODE): Promise<void> {
+  await fs.writeFile(file + PARTIAL, data, { mode });
+  await commitPartial(file, mode);
+}
+
+/** The file's sha256, read while it is flushed (the hash reads the same bytes the flush writes). */
+export async function flushAndHash(file: string): Promise<string> {
+  const [sha256] = await Promise.all([sha256File(file), fsyncFile(file)]);
+  return sha256;
+}
+
+/** `<file>.partial` hashed, flushed and committed (0600, renamed): its checksum and size. */
+export async function commitHashed(file: string): Promise<{ sha256: string; bytes: number }> {
+  const sha256 = await flushAndHash(file + PARTIAL);
   await commitPartial(file);
+  return { sha256, bytes: (await fs.stat(file)).size };
 }
 
 export async function sha256File(file: string): Promise<string> {

@@ -4,7 +4,7 @@ import type { Context } from "../context.js";
 import { CommandError, OperationError } from "../errors.js";
 import { parseCheck, qemuImg } from "../qemu/qemu-img.js";
 import type { PointDisk } from "../types.js";
-import { commitPartial, fsyncFile, sha256File } from "./files.js";
+import { commitHashed, flushAndHash } from "./files.js";
 import { PARTIAL } from "./paths.js";
 
 /** Checks a point file that is in place (after prune changed it) and describes it for the catalog. */
@@ -17,7 +17,7 @@ export async function describePointFile(
 ): Promise<PointDisk> {
   const absolute = path.join(domainDir, file);
   await checkImage(ctx, absolute);
-  const [sha256] = await Promise.all([sha256File(absolute), fsyncFile(absolute)]);
+  const sha256 = await flushAndHash(absolute);
   const { size } = await fs.stat(absolute);
   return { target, file, format: "qcow2", virtualSize, bytes: size, sha256 };
 }
@@ -31,13 +31,9 @@ export async function finishPointFile(
   virtualSize: number,
 ): Promise<PointDisk> {
   const absolute = path.join(domainDir, file);
-  const partial = absolute + PARTIAL;
-  await checkImage(ctx, partial);
-  // The hash reads the same bytes the flush writes out: do both at once.
-  const [sha256] = await Promise.all([sha256File(partial), fsyncFile(partial)]);
-  await commitPartial(absolute);
-  const { size } = await fs.stat(absolute);
-  return { target, file, format: "qcow2", virtualSize, bytes: size, sha256 };
+  await checkImage(ctx, absolute + PARTIAL);
+  const { sha256, bytes } = await commitHashed(absolute);
+  return { target, file, format: "qcow2", virtualSize, bytes, sha256 };
 }
 
 async function checkImage(ctx: Context, file: string): Promise<void> {

@@ -9,15 +9,7 @@ import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
-import {
-  commitPartial,
-  FILE_MODE,
-  fsyncFile,
-  prepareChainDir,
-  removePointFiles,
-  sha256File,
-  writeFileAtomic,
-} from "../repo/files.js";
+import { commitHashed, prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, memoryFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
 import type {
@@ -116,14 +108,8 @@ export interface SnapshotOptions {
 
 /** The RAM file libvirt wrote as `<file>.partial`: checksummed, flushed, renamed. */
 async function finishMemoryFile(domainDir: string, file: string): Promise<AuxFile> {
-  const absolute = path.join(domainDir, file);
-  await fs.chmod(absolute + PARTIAL, FILE_MODE);
-  const [sha256] = await Promise.all([
-    sha256File(absolute + PARTIAL),
-    fsyncFile(absolute + PARTIAL),
-  ]);
-  await commitPartial(absolute);
-  return { kind: "memory", file, bytes: (await fs.stat(absolute)).size, sha256 };
+  const { sha256, bytes } = await commitHashed(path.join(domainDir, file));
+  return { kind: "memory", file, bytes, sha256 };
 }
 
 /**

@@ -3,11 +3,10 @@
  * with every point (checksummed, verified) and restored with it.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { LabDomain, must, sh, tempDir, uniqueName, virtsnap } from "../lab/lab.js";
+import { LabDomain, must, sh, sha256, tempDir, uniqueName, virtsnap } from "../lab/lab.js";
 import { type ListedPoint, listPoints, PointBook } from "../lab/points.js";
 
 interface Aux {
@@ -17,12 +16,6 @@ interface Aux {
   source: string;
 }
 type Point = ListedPoint & { files?: Aux[] };
-
-async function sha256(file: string): Promise<string> {
-  return createHash("sha256")
-    .update(await fs.readFile(file))
-    .digest("hex");
-}
 
 /** Overwrites a few bytes in place (the file keeps its size, as a firmware store must). */
 async function scribble(file: string, offset: number): Promise<void> {

@@ -4,18 +4,11 @@
  * stays paused.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { IMAGES, LabDomain, must, tempDir, uniqueName, virtsnap } from "../lab/lab.js";
+import { IMAGES, LabDomain, must, sha256, tempDir, uniqueName, virtsnap } from "../lab/lab.js";
 import { listPoints, PointBook } from "../lab/points.js";
-
-async function sha256(file: string): Promise<string> {
-  return createHash("sha256")
-    .update(await fs.readFile(file))
-    .digest("hex");
-}
 
 describe("host facts, linked clones, paused domains", () => {
   let work: string;

@@ -1,17 +1,19 @@
 /** restore --define and --instant: new domains beside the original, the repository untouched. */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { identical, LabDomain, must, sh, tempDir, uniqueName, virtsnap } from "../lab/lab.js";
+import {
+  identical,
+  LabDomain,
+  must,
+  sh,
+  sha256,
+  tempDir,
+  uniqueName,
+  virtsnap,
+} from "../lab/lab.js";
 import { type ListedPoint, PointBook } from "../lab/points.js";
-
-async function sha256(file: string): Promise<string> {
-  return createHash("sha256")
-    .update(await fs.readFile(file))
-    .digest("hex");
-}
 
 async function repoChecksums(dir: string): Promise<Map<string, string>> {
   const sums = new Map<string, string>();

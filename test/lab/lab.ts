@@ -2,7 +2,7 @@
  * The test lab: throwaway TCG domains on the real libvirtd, known writes into their disks, and the
  * expected image of each disk rebuilt offline from the same writes (shared/LAB.md).
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -53,6 +53,13 @@ export async function tempDir(prefix = "virtsnap-test-"): Promise<string> {
 }
 
 /** `qemu-img compare` is the oracle: identical guest-visible content, whatever the formats. */
+/** sha256 of a file, computed here rather than by virtsnap's code (tests check virtsnap's). */
+export async function sha256(file: string): Promise<string> {
+  return createHash("sha256")
+    .update(await fs.readFile(file))
+    .digest("hex");
+}
+
 export async function identical(expected: string, actual: string): Promise<boolean> {
   const r = await sh("qemu-img", ["compare", "-U", expected, actual]);
   if (r.exitCode > 1) throw new Error(`qemu-img compare failed: ${r.stderr}`);
