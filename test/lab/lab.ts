@@ -281,7 +281,7 @@ export class LabDomain {
   /** Always safe to call: ends QEMU, removes the definition and every file of the domain. */
   async destroy(): Promise<void> {
     await sh("virsh", ["destroy", "--domain", this.name]);
-    await sh("virsh", [
+    const undefine = await sh("virsh", [
       "undefine",
       "--domain",
       this.name,
@@ -290,5 +290,9 @@ export class LabDomain {
       "--nvram",
     ]);
     await fs.rm(this.dir, { recursive: true, force: true });
+    // A domain left defined outlives the run; say so rather than leak it silently.
+    const left = await sh("virsh", ["dominfo", "--domain", this.name]);
+    if (left.exitCode === 0)
+      throw new Error(`lab domain ${this.name} is still defined: ${undefine.stderr.trim()}`);
   }
 }
