@@ -184,19 +184,9 @@ async function writeImage(
   file: string,
   format: "qcow2" | "raw",
 ): Promise<void> {
-  const partial = file + PARTIAL;
-  try {
-    await convertShowingProgress(
-      ctx,
-      qemuImg.convert(source, partial, format),
-      path.basename(file),
-    );
-    await fsyncFile(partial);
-    await fs.rename(partial, file);
-  } catch (error) {
-    await fs.rm(partial, { force: true });
-    throw error;
-  }
+  await writeIntoPlace(file, (partial) =>
+    convertShowingProgress(ctx, qemuImg.convert(source, partial, format), path.basename(file)),
+  );
 }
 
 /** A thin overlay whose backing is the repository file (absolute): QEMU only ever reads that one. */
@@ -206,9 +196,19 @@ async function writeOverlay(
   file: string,
   virtualSize: number,
 ): Promise<void> {
+  await writeIntoPlace(file, (partial) =>
+    ctx.run(qemuImg.createOverlay(partial, source, "qcow2", String(virtualSize))),
+  );
+}
+
+/** `produce` writes `<file>.partial`; it is flushed and renamed into place, or removed on any failure. */
+async function writeIntoPlace(
+  file: string,
+  produce: (partial: string) => Promise<unknown>,
+): Promise<void> {
   const partial = file + PARTIAL;
   try {
-    await ctx.run(qemuImg.createOverlay(partial, source, "qcow2", String(virtualSize)));
+    await produce(partial);
     await fsyncFile(partial);
     await fs.rename(partial, file);
   } catch (error) {

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError } from "../errors.js";
 import type { AuxFile, BootPaths, Domain, RestorePoint } from "../types.js";
-import { commitHashed, exists, FILE_MODE, fsyncFile, sha256File } from "./files.js";
+import { commitHashed, commitPartial, exists, sha256File } from "./files.js";
 import { PARTIAL } from "./paths.js";
 
 /** libvirt keeps an emulated TPM's state here (qemu.conf's swtpm_storage_dir default). */
@@ -91,9 +91,7 @@ export function restoredBootPath(to: string, file: AuxFile, domainName: string):
 export async function writeBootFile(source: string, target: string): Promise<void> {
   await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
   await fs.copyFile(source, target + PARTIAL, fs.constants.COPYFILE_EXCL);
-  await fs.chmod(target + PARTIAL, FILE_MODE);
-  await fsyncFile(target + PARTIAL);
-  await fs.rename(target + PARTIAL, target);
+  await commitPartial(target);
 }
 
 /**

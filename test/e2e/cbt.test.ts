@@ -102,7 +102,7 @@ describe("cbt mode, running domain with two qcow2 disks", () => {
     await vm.start();
     assert.deepEqual(await checkpoints(vm.name), []);
     await vm.write("vda", 0x16, 60, 2);
-    const r = await virtsnap(["backup", vm.name, "-b", p.backupDir]);
+    const r = await p.attempt();
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stderr, /redefining lost checkpoint/);
     const point = await p.latest();
@@ -130,7 +130,7 @@ describe("cbt mode, running domain with two qcow2 disks", () => {
     }
     await vm.write("vdb", 0x24, 30, 1);
     const before = (await listPoints(p.backupDir, vm.name)).at(-1) as ListedPoint;
-    const r = await virtsnap(["backup", vm.name, "-b", p.backupDir]);
+    const r = await p.attempt();
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stderr, /change tracking is gone.*taking a new full backup/);
     const point = await p.latest();

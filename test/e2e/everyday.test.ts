@@ -197,12 +197,8 @@ describe("everyday operation", () => {
     assert.equal(new Set((await listPoints(dir, vm.name)).map((p) => p.chain)).size, 2);
 
     await vm.write("vda", 0x7a, 4, 1);
-    const r = await virtsnap([
+    const r = await book.attempt([
       "--json",
-      "backup",
-      vm.name,
-      "-b",
-      dir,
       "--mode",
       "snapshot",
       "--bandwidth",
@@ -217,18 +213,9 @@ describe("everyday operation", () => {
     assert.match(log, /virsh .*blockcommit .*--bandwidth 50/);
     for (const p of await listPoints(dir, vm.name)) await book.assertRestores(p);
 
-    const bad = await virtsnap([
-      "backup",
-      vm.name,
-      "-b",
-      dir,
-      "--full-every",
-      "2",
-      "--level",
-      "inc",
-    ]);
+    const bad = await book.attempt(["--full-every", "2", "--level", "inc"]);
     assert.equal(bad.exitCode, 2);
-    const zero = await virtsnap(["backup", vm.name, "-b", dir, "--parallel", "0"]);
+    const zero = await book.attempt(["--parallel", "0"]);
     assert.equal(zero.exitCode, 2);
   });
 });

@@ -34,7 +34,7 @@ describe("host facts, linked clones, paused domains", () => {
     await vm.write("vda", 0xb1, 0, 2);
     await book.backup("--mode", "snapshot");
     await vm.write("vda", 0xb2, 2, 2);
-    const killed = await virtsnap(["backup", vm.name, "-b", dir, "--mode", "snapshot"], {
+    const killed = await book.attempt(["--mode", "snapshot"], {
       VIRTSNAP_FAILPOINT: "backup.snapshot.copy",
     });
     assert.equal(killed.exitCode, -1, killed.stderr);
@@ -46,7 +46,7 @@ describe("host facts, linked clones, paused domains", () => {
     await fs.rm(path.join(dir, vm.name, "journal.json")); // as if the repository had moved
 
     await vm.write("vda", 0xb3, 4, 2);
-    const r = await virtsnap(["backup", vm.name, "-b", dir, "--mode", "snapshot"]);
+    const r = await book.attempt(["--mode", "snapshot"]);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(
       r.stderr,
@@ -82,7 +82,7 @@ describe("host facts, linked clones, paused domains", () => {
     /** A backup killed after its point was saved leaves a frozen overlay for consolidate to merge. */
     const frozenLayer = async () => {
       await vm.write("vda", 0xc0 + (await listPoints(dir, vm.name)).length, 8, 1);
-      const r = await virtsnap(["backup", vm.name, "-b", dir, "--mode", "snapshot"], {
+      const r = await book.attempt(["--mode", "snapshot"], {
         VIRTSNAP_FAILPOINT: "backup.snapshot.commit-frozen",
       });
       assert.equal(r.exitCode, -1, r.stderr);

@@ -50,15 +50,7 @@ describe("--memory-state", () => {
     assert.match(bad.stdout, /memory: .*checksum differs/);
     await fs.writeFile(file, original);
 
-    const cbt = await virtsnap([
-      "backup",
-      vm.name,
-      "-b",
-      backupDir,
-      "--mode",
-      "cbt",
-      "--memory-state",
-    ]);
+    const cbt = await book.attempt(["--mode", "cbt", "--memory-state"]);
     assert.equal(cbt.exitCode, 2);
     assert.match(cbt.stderr, /--memory-state needs --mode snapshot/);
   });

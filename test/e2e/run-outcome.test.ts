@@ -70,7 +70,7 @@ describe("what a run tells", () => {
   for (const mode of ["snapshot", "cbt"] as const) {
     it(`${mode}: --quiesce=try without an agent gives a crash-consistent point, a warning, exit 0`, async () => {
       await vm.write("vda", 0xa1, 0, 2);
-      const r = await virtsnap(["backup", vm.name, "-b", dir, "--mode", mode, "--quiesce=try"]);
+      const r = await book.attempt(["--mode", mode, "--quiesce=try"]);
       assert.equal(r.exitCode, 0, r.stderr);
       assert.match(r.stdout, /crash-consistent/);
       assert.match(r.stdout, /WARNING: .*no guest agent/);
@@ -82,17 +82,7 @@ describe("what a run tells", () => {
       assert.equal(s.result, "ok");
       assert.equal(s.warnings.length, 1);
 
-      const json = await virtsnap([
-        "--json",
-        "backup",
-        vm.name,
-        "-b",
-        dir,
-        "--mode",
-        mode,
-        "--warnings-exit",
-        "4",
-      ]);
+      const json = await book.attempt(["--json", "--mode", mode, "--warnings-exit", "4"]);
       assert.equal(json.exitCode, 4, "--warnings-exit makes a warning visible to cron");
       const report = JSON.parse(json.stdout) as {
         summary: { warnings: number };
@@ -102,12 +92,8 @@ describe("what a run tells", () => {
       assert.match(report.domains[0]?.warnings[0] ?? "", /crash-consistent/);
       await book.latest();
 
-      const off = await virtsnap([
+      const off = await book.attempt([
         "--json",
-        "backup",
-        vm.name,
-        "-b",
-        dir,
         "--mode",
         mode,
         "--quiesce=off",
@@ -120,15 +106,7 @@ describe("what a run tells", () => {
 
     it(`${mode}: --quiesce=required without an agent: exit 1, no point, a short live chain`, async () => {
       const before = (await listPoints(dir, vm.name)).length;
-      const r = await virtsnap([
-        "backup",
-        vm.name,
-        "-b",
-        dir,
-        "--mode",
-        mode,
-        "--quiesce=required",
-      ]);
+      const r = await book.attempt(["--mode", mode, "--quiesce=required"]);
       assert.equal(r.exitCode, 1, r.stderr);
       assert.match(r.stderr, /agent/i);
       assert.equal((await listPoints(dir, vm.name)).length, before);
@@ -144,15 +122,7 @@ describe("what a run tells", () => {
     try {
       const url = `${hc.base}/ping/abc`;
       await vm.write("vda", 0xa2, 4, 1);
-      const good = await virtsnap([
-        "backup",
-        vm.name,
-        "-b",
-        dir,
-        "--quiesce=off",
-        "--notify-url",
-        url,
-      ]);
+      const good = await book.attempt(["--quiesce=off", "--notify-url", url]);
       assert.equal(good.exitCode, 0, good.stderr);
       assert.deepEqual(
         hc.pings.map((p) => [p.method, p.url]),
@@ -191,11 +161,7 @@ describe("what a run tells", () => {
       await assert.rejects(fs.stat(path.join(dir, missing)), "no folder for a mistyped name");
 
       hc.pings.length = 0;
-      const quiet = await virtsnap([
-        "backup",
-        vm.name,
-        "-b",
-        dir,
+      const quiet = await book.attempt([
         "--quiesce=off",
         "--notify-url",
         url,
@@ -208,20 +174,12 @@ describe("what a run tells", () => {
     } finally {
       await hc.close();
     }
-    const down = await virtsnap([
-      "backup",
-      vm.name,
-      "-b",
-      dir,
-      "--quiesce=off",
-      "--notify-url",
-      `${hc.base}/gone`,
-    ]);
+    const down = await book.attempt(["--quiesce=off", "--notify-url", `${hc.base}/gone`]);
     assert.equal(down.exitCode, 0, down.stderr);
     assert.match(down.stderr, /notification to .*\/gone\/start failed/);
     await book.latest();
 
-    const usage = await virtsnap(["backup", vm.name, "-b", dir, "--notify-url", "ftp://x"]);
+    const usage = await book.attempt(["--notify-url", "ftp://x"]);
     assert.equal(usage.exitCode, 2);
     for (const point of await listPoints(dir, vm.name)) await book.assertRestores(point);
   });

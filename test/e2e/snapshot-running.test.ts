@@ -72,16 +72,7 @@ describe("snapshot mode, running domain: 2 qcow2 + raw + cdrom", () => {
     await vm.write("vda", 0x12, 4, 2);
     await vm.write("vda", 0x13, 200, 1);
     const chainBefore = await vm.chain("vda");
-    const dry = await virtsnap([
-      "--json",
-      "backup",
-      vm.name,
-      "-b",
-      backupDir,
-      "--mode",
-      "snapshot",
-      "--dry-run",
-    ]);
+    const dry = await book.attempt(["--json", "--mode", "snapshot", "--dry-run"]);
     assert.equal(dry.exitCode, 0, dry.stderr);
     const plan = JSON.parse(dry.stdout) as { domains: { status: string; level: string }[] };
     assert.deepEqual([plan.domains[0]?.status, plan.domains[0]?.level], ["planned", "inc"]);

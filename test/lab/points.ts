@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { identical, type LabDomain, virtsnap } from "./lab.js";
+import { identical, type LabDomain, type Result, virtsnap } from "./lab.js";
 
 /** One point as `virtsnap --json list` prints it (the documented schema). */
 export interface ListedPoint {
@@ -47,9 +47,14 @@ export class PointBook {
 
   /** The same with extra environment, e.g. VIRTSNAP_TEST_NOW for a simulated calendar. */
   async backupWith(env: Record<string, string>, ...extra: string[]): Promise<ListedPoint> {
-    const r = await virtsnap(["backup", this.vm.name, "-b", this.backupDir, ...extra], env);
+    const r = await this.attempt(extra, env);
     assert.equal(r.exitCode, 0, r.stderr);
     return this.latest();
+  }
+
+  /** `virtsnap backup` of this domain into this folder, whatever it ends with (for tests of failures and output). */
+  attempt(extra: string[] = [], env: Record<string, string> = {}): Promise<Result> {
+    return virtsnap(["backup", this.vm.name, "-b", this.backupDir, ...extra], env);
   }
 
   /** The newest point, remembered with the guest's writes so far (for runs made by the test itself). */
