@@ -58,8 +58,6 @@ export interface Transfer {
   bandwidthMiB: number | undefined;
 }
 
-export const FULL_SPEED: Transfer = { compress: false, bandwidthMiB: undefined };
-
 /**
  * Freezing guest filesystems through the guest agent: required (no freeze, no point), try (a
  * crash-consistent point with a warning when it cannot), off (no attempt, no warning).
