@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { describeIoError } from "./errors.js";
+import { describeIoError, OperationError } from "./errors.js";
 import { makeWritableDir, writeFileAtomic } from "./repo/files.js";
 import { type Command, failpoint, type StepOf } from "./steps.js";
 
@@ -85,5 +85,19 @@ export async function readJournal(file: string): Promise<JournalRecord | undefin
     return JSON.parse(await fs.readFile(file, "utf8")) as JournalRecord;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * prune and rotate change only the repository, so they cannot repair a domain; what a killed run
+ * left in `file` (say, a cbt backup's paused domain) must not be overwritten by their own journal.
+ * A run that failed cleanly has undone its work, and its journal only says so.
+ */
+export async function refuseIfInterrupted(file: string, domain: string): Promise<void> {
+  const left = await readJournal(file);
+  if (left && !left.failed) {
+    throw new OperationError(
+      `an interrupted ${left.command.split(".")[0]} of '${domain}' (started ${left.startedAt}) is not repaired yet: run 'virtsnap repair ${domain}' first`,
+    );
   }
 }

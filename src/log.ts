@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import chalk from "chalk";
 import { exists } from "./repo/files.js";
+import { pointIdOf } from "./repo/paths.js";
 
 export type Level = "error" | "warn" | "info" | "debug";
 const rank: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -74,34 +75,36 @@ export class RunLog {
     console: Log,
     private readonly now: () => Date,
   ) {
-    const keep = (level: Level, message: string) => {
-      const line = `${now().toISOString()} ${level} ${message}\n`;
-      if (this.handle) {
-        const handle = this.handle;
-        this.pending = this.pending.then(() => handle.write(line)).catch(() => {});
-      } else this.lines.push(line);
-    };
     const warnings: string[] = [];
     this.log = {
       warnings,
       error: (m) => {
         console.error(m);
-        keep("error", m);
+        this.fileOnly("error", m);
       },
       warn: (m) => {
         warnings.push(m);
         console.warn(m);
-        keep("warn", m);
+        this.fileOnly("warn", m);
       },
       info: (m) => {
         console.info(m);
-        keep("info", m);
+        this.fileOnly("info", m);
       },
       debug: (m) => {
         console.debug(m);
-        keep("debug", m);
+        this.fileOnly("debug", m);
       },
     };
+  }
+
+  /** A line for the file alone: for what the console shows by another way (the CLI's error line). */
+  fileOnly(level: Level, message: string): void {
+    const line = `${this.now().toISOString()} ${level} ${message}\n`;
+    if (this.handle) {
+      const handle = this.handle;
+      this.pending = this.pending.then(() => handle.write(line)).catch(() => {});
+    } else this.lines.push(line);
   }
 
   /** Starts the file in `domainDir`/log (0600) and drops the oldest beyond the newest 30. */
@@ -109,10 +112,7 @@ export class RunLog {
     const dir = path.join(domainDir, "log");
     try {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      const stamp = this.now()
-        .toISOString()
-        .replace(/[-:]/g, "")
-        .replace(/\.\d{3}Z$/, "Z");
+      const stamp = pointIdOf(this.now());
       let file = path.join(dir, `${stamp}.log`);
       for (let n = 1; await exists(file); n++) file = path.join(dir, `${stamp}-${n}.log`);
       this.handle = await fs.open(file, "a", 0o600);

@@ -167,19 +167,24 @@ async function backupOne(
     return done;
   } catch (error) {
     const seconds = (ctx.now().getTime() - started) / 1000;
+    const message = (error as Error).message;
     const failed: DomainResult = {
       domain: name,
       status: "failed",
       seconds,
       skipped: [],
-      error: (error as Error).message,
+      error: message,
       ...logFile(),
       warnings: [...runLog.log.warnings],
     };
     if (!options.dryRun) await writeStatus(domainCtx, options.backupDir, failed);
-    // One domain alone: its error is the run's error (and exit code); in a fleet, the others go on.
-    if (alone) throw error;
-    ctx.log.error(`${name}: ${(error as Error).message}`);
+    // One domain alone: its error is the run's error (and exit code), printed by the CLI; in a
+    // fleet, the others go on. The run's log file gets the reason either way.
+    if (alone) {
+      runLog.fileOnly("error", message);
+      throw error;
+    }
+    runLog.log.error(`${name}: ${message}`);
     return failed;
   } finally {
     await runLog.close();

@@ -4,7 +4,7 @@ import { deleteCheckpoint, listCheckpoints } from "../cbt/checkpoints.js";
 import { checkpointName } from "../cbt/plan.js";
 import type { Context } from "../context.js";
 import { OperationError, UsageError } from "../errors.js";
-import { JOURNAL_FILE, Journal, readJournal } from "../journal.js";
+import { JOURNAL_FILE, Journal, readJournal, refuseIfInterrupted } from "../journal.js";
 import { checkDomainName } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
 import { qemuImg } from "../qemu/qemu-img.js";
@@ -51,7 +51,10 @@ export async function prune(ctx: Context, options: PruneOptions): Promise<PruneR
     : await lockDomain(ctx.lockDir, ctx.uri, options.domain, "prune", ctx.log);
   try {
     const repoDir = (await existingRepo(options.backupDir, options.domain)).dir;
-    if (!options.dryRun) await finishInterruptedPrune(ctx, options.domain, repoDir);
+    if (!options.dryRun) {
+      await finishInterruptedPrune(ctx, options.domain, repoDir);
+      await refuseIfInterrupted(path.join(repoDir, JOURNAL_FILE), options.domain);
+    }
     const { catalog } = await existingRepo(options.backupDir, options.domain);
     const decision = choosePoints(catalog, options.policy);
     const plan = planPrune(catalog, decision.remove);

@@ -6,7 +6,7 @@ import { describeIoError, OperationError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import { checkNameIsFree } from "../libvirt/domain.js";
 import { asNewDomain, withBootPaths, withDiskSources } from "../libvirt/domain-xml.js";
-import { letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
+import { checkQemuReaches, letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
 import { lockDomain } from "../lock.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
@@ -87,9 +87,20 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     if (await exists(file))
       throw new UsageError(`${file} already exists; restore never overwrites files`);
   }
+  // Only a folder this restore makes is virtsnap's to open up for QEMU; a user's keeps its modes.
+  const toIsNew = !(await exists(to));
   await makeWritableDir(to).catch((error) => {
     throw describeIoError(error, `cannot write into ${to}`);
   });
+  if (options.define) {
+    // The new domain's QEMU opens the files in `to` (and, for --instant, the repository's).
+    const host = (await ctx.run(ctx.virsh.capabilitiesOfHost())).stdout;
+    const qemu = qemuIdentityOfHost(host);
+    const why = "the restored domain's QEMU opens these files";
+    if (toIsNew) await letQemuReach(qemu, [to], why);
+    else await checkQemuReaches(qemu, to, why);
+    if (options.instant) await letQemuReach(qemu, [dir, path.join(dir, point.chain)], why);
+  }
   const release = await lockDomain(ctx.lockDir, ctx.uri, options.domain, "restore", ctx.log);
   try {
     const journal = await Journal.open(
@@ -98,14 +109,6 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
       ctx.env,
     );
     await journal.step("write-disks");
-    if (options.define) {
-      // The new domain's QEMU opens the files in `to` (and, for --instant, the repository's).
-      const host = (await ctx.run(ctx.virsh.capabilitiesOfHost())).stdout;
-      const qemu = qemuIdentityOfHost(host);
-      const why = "the restored domain's QEMU opens these files";
-      await letQemuReach(qemu, [to], why);
-      if (options.instant) await letQemuReach(qemu, [dir, path.join(dir, point.chain)], why);
-    }
     for (const { disk, file } of outputs) {
       const source = path.join(dir, disk.file);
       if (!(await exists(source)))

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { JOURNAL_FILE, Journal } from "../journal.js";
+import { JOURNAL_FILE, Journal, refuseIfInterrupted } from "../journal.js";
 import { checkDomainName } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
 import { withoutChains, writeCatalog } from "../repo/catalog.js";
@@ -37,6 +37,7 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
     const removed = chains.slice(0, Math.max(0, chains.length - options.keepChains));
     const kept = chains.slice(removed.length);
     if (options.dryRun || removed.length === 0) return { domain: options.domain, removed, kept };
+    await refuseIfInterrupted(path.join(dir, JOURNAL_FILE), options.domain);
     const journal = await Journal.open(
       path.join(dir, JOURNAL_FILE),
       { command: "rotate", domain: options.domain, chains: removed },

@@ -42,8 +42,17 @@ export async function letQemuReach(
     await fs.chmod(dir, 0o710);
   }
   const top = ownDirs[0];
-  if (top === undefined) return;
-  for (let dir = path.dirname(top); ; dir = path.dirname(dir)) {
+  if (top !== undefined) await checkQemuReaches(who, path.dirname(top), why);
+}
+
+/** For a folder that is not virtsnap's to change (a user's): QEMU must already be able to walk to it and into it. */
+export async function checkQemuReaches(
+  who: { uid: number; gid: number } | undefined,
+  target: string,
+  why: string,
+): Promise<void> {
+  if (!who || who.uid === 0) return;
+  for (let dir = target; ; dir = path.dirname(dir)) {
     if (!canSearch(await fs.stat(dir), who)) {
       throw new OperationError(
         `QEMU (uid ${who.uid}) cannot reach ${dir}: allow it with 'chmod o+x ${dir}' (${why})`,

@@ -43,7 +43,12 @@ describe("host facts, linked clones, paused domains", () => {
       3,
       "own <- tracked overlay <- the dead run's overlay",
     );
-    await fs.rm(path.join(dir, vm.name, "journal.json")); // as if the repository had moved
+    const journal = path.join(dir, vm.name, "journal.json");
+    const prune = await virtsnap(["prune", vm.name, "-b", dir, "--keep-last", "1"]);
+    assert.equal(prune.exitCode, 1, "prune cannot repair a domain, so it must not go on");
+    assert.match(prune.stderr, /interrupted backup of '.*' .*not repaired yet/);
+    await fs.stat(journal); // still there for repair
+    await fs.rm(journal); // as if the repository had moved
 
     await vm.write("vda", 0xb3, 4, 2);
     const r = await book.attempt(["--mode", "snapshot"]);

@@ -100,6 +100,34 @@ describe("restore --define / --instant", () => {
     assert.equal((await must("virsh", ["domstate", "--domain", name])).trim(), "running");
   });
 
+  it("--define into a folder that exists leaves its mode and group; one QEMU cannot enter is refused", async () => {
+    const name = uniqueName("vst-def");
+    made.push(name);
+    const open = path.join(work, "existing");
+    await fs.mkdir(open);
+    await fs.chmod(open, 0o755);
+    const before = await fs.stat(open);
+    const base = ["restore", vm.name, "-b", backupDir, "--point", full.id];
+    const r = await virtsnap([...base, "--to", open, "--define", name]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const after = await fs.stat(open);
+    assert.equal(after.mode & 0o7777, 0o755, "the user's folder keeps its mode");
+    assert.equal(after.gid, before.gid, "and its group");
+    await must("virsh", ["start", "--domain", name]);
+
+    const closed = path.join(work, "closed");
+    await fs.mkdir(closed);
+    await fs.chmod(closed, 0o700);
+    const refused = await virtsnap([...base, "--to", closed, "--define", uniqueName("vst-def")]);
+    assert.equal(refused.exitCode, 1, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /QEMU \(uid \d+\) cannot reach .*closed: allow it with 'chmod o\+x/,
+    );
+    assert.deepEqual(await fs.readdir(closed), [], "nothing written");
+    assert.equal((await fs.stat(closed)).mode & 0o7777, 0o700);
+  });
+
   it("refuses a name that exists, --instant without a name, and --instant with raw", async () => {
     const to = path.join(work, "refused");
     const base = ["restore", vm.name, "-b", backupDir, "--to", to];

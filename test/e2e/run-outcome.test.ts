@@ -109,6 +109,15 @@ describe("what a run tells", () => {
       const r = await book.attempt(["--mode", mode, "--quiesce=required"]);
       assert.equal(r.exitCode, 1, r.stderr);
       assert.match(r.stderr, /agent/i);
+      const logDir = path.join(dir, vm.name, "log");
+      const logs = await Promise.all(
+        (await fs.readdir(logDir)).map(async (f) => ({
+          file: path.join(logDir, f),
+          mtime: (await fs.stat(path.join(logDir, f))).mtimeMs,
+        })),
+      );
+      const newest = logs.sort((a, b) => a.mtime - b.mtime).at(-1)?.file as string;
+      assert.match(await fs.readFile(newest, "utf8"), / error .*agent/i, "the log file says why");
       assert.equal((await listPoints(dir, vm.name)).length, before);
       assert.ok((await vm.chain("vda")).length <= 2, (await vm.chain("vda")).join(" <- "));
       const s = await status();
