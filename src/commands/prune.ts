@@ -20,7 +20,7 @@ import {
   planPrune,
 } from "../repo/retention.js";
 import type { Catalog, PointDisk, RestorePoint } from "../types.js";
-import { existingRepo } from "./repo-access.js";
+import { existingRepo, refuseIfReadByDomains } from "./repo-access.js";
 
 export interface PruneOptions {
   domain: string;
@@ -71,6 +71,7 @@ export async function prune(ctx: Context, options: PruneOptions): Promise<PruneR
       bytesAfter: bytesBefore,
     };
     if (options.dryRun || plan.remove.length === 0) return report;
+    await refuseIfReadByDomains(ctx, repoDir, "prune");
     const journal = await Journal.open(
       path.join(repoDir, JOURNAL_FILE),
       { command: "prune", domain: options.domain, removed: plan.remove },

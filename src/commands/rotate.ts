@@ -7,7 +7,7 @@ import { checkDomainName } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
 import { withoutChains, writeCatalog } from "../repo/catalog.js";
 import { isPointId } from "../repo/paths.js";
-import { existingRepo } from "./repo-access.js";
+import { existingRepo, refuseIfReadByDomains } from "./repo-access.js";
 
 export interface RotateOptions {
   domain: string;
@@ -38,6 +38,7 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
     const kept = chains.slice(removed.length);
     if (options.dryRun || removed.length === 0) return { domain: options.domain, removed, kept };
     await refuseIfInterrupted(path.join(dir, JOURNAL_FILE), options.domain);
+    await refuseIfReadByDomains(ctx, dir, "rotate");
     const journal = await Journal.open(
       path.join(dir, JOURNAL_FILE),
       { command: "rotate", domain: options.domain, chains: removed },

@@ -191,5 +191,36 @@ describe("restore --define / --instant", () => {
     assert.deepEqual(await repoChecksums(repo), before);
     const verify = await virtsnap(["verify", vm.name, "-b", backupDir]);
     assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
+
+    // While a domain reads from the repository, prune and rotate must not move its data away
+    // (a second chain gives rotate something to remove).
+    await book.backup("--mode", "snapshot", "--level", "full");
+    const held = await repoChecksums(repo);
+    for (const args of [
+      ["prune", vm.name, "-b", backupDir, "--keep-last", "1"],
+      ["rotate", vm.name, "-b", backupDir, "--keep-chains", "1"],
+    ]) {
+      const refused = await virtsnap(args);
+      assert.equal(refused.exitCode, 1, refused.stderr);
+      assert.match(refused.stderr, new RegExp(`domain '${name}' disk vd[ab] reads from ${repo}`));
+    }
+    assert.deepEqual(await repoChecksums(repo), held);
+    // Made independent (it is shut off, so by qemu-img rather than blockpull), it no longer counts.
+    for (const target of ["vda", "vdb"])
+      await must("qemu-img", [
+        "rebase",
+        "-q",
+        "-f",
+        "qcow2",
+        "-b",
+        "",
+        path.join(to, `${target}.qcow2`),
+      ]);
+    const pruned = await virtsnap(["prune", vm.name, "-b", backupDir, "--keep-last", "1"]);
+    assert.equal(pruned.exitCode, 0, pruned.stderr);
+    assert.ok(
+      await identical(await book.expected("vdb", inc), path.join(to, "vdb.qcow2")),
+      "the instant domain's data outlived the prune",
+    );
   });
 });
