@@ -84,9 +84,14 @@ function buildProgram(): Command {
         .choices(["auto", "full", "inc", "diff", "copy"])
         .default("auto"),
     )
-    .option(
-      "--quiesce [mode]",
-      "freeze guest filesystems via the guest agent: required | try (default) | off; alone: required",
+    .addOption(
+      new Option(
+        "--quiesce [mode]",
+        "freeze guest filesystems via the guest agent; alone: required",
+      )
+        .choices(["required", "try", "off"])
+        .preset("required")
+        .default("try"),
     )
     .option("--include <devs>", "only these disks (comma-separated targets, e.g. vda,vdb)")
     .option("--exclude <devs>", "skip these disks")
@@ -127,7 +132,7 @@ function buildProgram(): Command {
           backupDir: backupDir(opts.backupDir as string | undefined),
           mode: opts.mode as "auto",
           level: opts.level as "auto",
-          quiesce: quiesceMode(opts.quiesce as string | boolean | undefined),
+          quiesce: opts.quiesce as "required" | "try" | "off",
           filter: {
             include: parseDeviceList(opts.include as string | undefined),
             exclude: parseDeviceList(opts.exclude as string | undefined) ?? [],
@@ -355,14 +360,6 @@ function backupDir(value: string | undefined): string {
   const dir = value ?? process.env.VIRTSNAP_BACKUP_DIR;
   if (!dir) throw new UsageError("no backup directory: give -b DIR or set VIRTSNAP_BACKUP_DIR");
   return dir;
-}
-
-/** `--quiesce` alone keeps its old meaning (required); `--quiesce=try|off` says it exactly. */
-function quiesceMode(value: string | boolean | undefined): "required" | "try" | "off" {
-  if (value === undefined) return "try";
-  if (value === true) return "required";
-  if (value === "required" || value === "try" || value === "off") return value;
-  throw new UsageError(`--quiesce ${value}: expected required, try or off`);
 }
 
 /** --instant NAME, or --define NAME --instant (DESIGN.md's form): both name the new domain. */

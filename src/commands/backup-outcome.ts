@@ -1,15 +1,15 @@
 import path from "node:path";
 import type { Context } from "../context.js";
 import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
-import { chainTip, pointsOfChain, readCatalog } from "../repo/catalog.js";
+import { chainDepth, latestPoint, readCatalog } from "../repo/catalog.js";
 import { exists, writeFileAtomic } from "../repo/files.js";
 import { domainDir, STATUS_FILE } from "../repo/paths.js";
 import type { BackupReport, DomainResult } from "./backup.js";
 
 // What a backup run tells the world besides its output: notification bodies, status files, metrics.
 
-export /** The body of a notification: one line per domain, then its warnings. */
-function excerpt(report: BackupReport): string {
+/** The body of a notification: one line per domain, then its warnings. */
+export function excerpt(report: BackupReport): string {
   const lines = report.domains.flatMap((r) => [
     r.status === "failed"
       ? `${r.domain}: FAILED: ${r.error}`
@@ -19,17 +19,20 @@ function excerpt(report: BackupReport): string {
   return `${lines.join("\n")}\n`;
 }
 
-export /**
+/**
  * DIR/<domain>/status.json after every run, for Check_MK-style local checks: the last run's
  * result, duration, bytes and chain depth. Only where the domain has a folder already (a mistyped
  * name creates nothing), and never a reason to fail the run.
  */
-async function writeStatus(ctx: Context, backupDir: string, result: DomainResult): Promise<void> {
+export async function writeStatus(
+  ctx: Context,
+  backupDir: string,
+  result: DomainResult,
+): Promise<void> {
   const dir = path.resolve(domainDir(backupDir, result.domain));
   if (!(await exists(dir))) return;
   try {
     const catalog = await readCatalog(dir);
-    const tip = catalog ? chainTip(catalog) : undefined;
     const status = {
       domain: result.domain,
       lastRun: ctx.now().toISOString(),
@@ -37,8 +40,8 @@ async function writeStatus(ctx: Context, backupDir: string, result: DomainResult
       seconds: result.seconds,
       bytes: result.bytes ?? 0,
       point: result.point ?? null,
-      lastPoint: catalog?.points.at(-1)?.id ?? null,
-      chainDepth: catalog && tip ? pointsOfChain(catalog, tip.chain).length : 0,
+      lastPoint: (catalog && latestPoint(catalog)?.id) ?? null,
+      chainDepth: catalog ? chainDepth(catalog) : 0,
       warnings: result.warnings,
       error: result.error ?? null,
     };
@@ -48,8 +51,8 @@ async function writeStatus(ctx: Context, backupDir: string, result: DomainResult
   }
 }
 
-export /** --metrics-file: this run's figures per domain, with the catalog's for what persists across runs. */
-async function updateMetrics(
+/** --metrics-file: this run's figures per domain, with the catalog's for what persists across runs. */
+export async function updateMetrics(
   ctx: Context,
   file: string,
   backupDir: string,
@@ -60,8 +63,7 @@ async function updateMetrics(
     const catalog = await readCatalog(path.resolve(domainDir(backupDir, r.domain))).catch(
       () => undefined,
     );
-    const newest = catalog?.points.at(-1);
-    const tip = catalog ? chainTip(catalog) : undefined;
+    const newest = catalog && latestPoint(catalog);
     metrics.push({
       domain: r.domain,
       lastRun: Math.round(ctx.now().getTime() / 1000),
@@ -71,7 +73,7 @@ async function updateMetrics(
       lastSuccess: newest ? Math.round(Date.parse(newest.time) / 1000) : undefined,
       points: catalog?.points.length ?? 0,
       chains: catalog?.chains.length ?? 0,
-      chainDepth: catalog && tip ? pointsOfChain(catalog, tip.chain).length : 0,
+      chainDepth: catalog ? chainDepth(catalog) : 0,
       warnings: r.warnings.length,
     });
   }

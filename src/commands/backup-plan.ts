@@ -4,7 +4,7 @@ import { type DiskFilter, rawSkip, selectDisks } from "../libvirt/disk-selection
 import type { HostFacts } from "../libvirt/host.js";
 import type { Log } from "../log.js";
 import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
-import { chainTip, pointsOfChain } from "../repo/catalog.js";
+import { chainDepth } from "../repo/catalog.js";
 import { exists } from "../repo/files.js";
 import { nextPointId, overlayPath, parseOverlay } from "../repo/paths.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
@@ -46,9 +46,8 @@ export async function leftovers(ctx: Context, domain: Domain, chains: Chain[]): 
 
 /** --full-every N: the current chain has N points, so this one starts a new chain. */
 export function levelFor(catalog: Catalog, options: BackupOptions): LevelOption {
-  const tip = chainTip(catalog);
-  if (options.fullEvery === undefined || !tip) return options.level;
-  return pointsOfChain(catalog, tip.chain).length >= options.fullEvery ? "full" : options.level;
+  if (options.fullEvery === undefined) return options.level;
+  return chainDepth(catalog) >= options.fullEvery ? "full" : options.level;
 }
 
 /**

@@ -84,7 +84,7 @@ export interface DomainResult {
   error?: string;
   /** The run's log file in the domain's folder. */
   logFile?: string;
-  /** Whether the guest's filesystems were frozen for the point (false: crash-consistent). */
+  /** A running domain's point: whether the guest's filesystems were frozen (false: crash-consistent). */
   quiesced?: boolean;
   /** What went less than well without failing the run (a crash-consistent point, ...). */
   warnings: string[];
@@ -319,7 +319,8 @@ async function backupDomain(
       point: point.id,
       bytes,
       seconds,
-      quiesced: point.quiesced,
+      // A shut-off domain's disks need no freeze: only a running one's point is crash-consistent.
+      ...(domain.active ? { quiesced: point.quiesced } : {}),
     };
     return { ...result, ...done, status: "ok", warnings: [] };
   } finally {

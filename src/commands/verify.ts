@@ -27,12 +27,12 @@ export interface VerifyReport {
   points: PointVerdict[];
 }
 
+const FILES_AT_ONCE = 4;
+
 /**
  * Every file against the catalog: sha256, `qemu-img check`, backing link and format, virtual size.
  * A damaged file damages every point whose disk reads through it.
  */
-const FILES_AT_ONCE = 4;
-
 export async function verify(ctx: Context, options: VerifyOptions): Promise<VerifyReport> {
   const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
   const points = pointsToVerify(catalog, options.point);

@@ -21,14 +21,15 @@ function isActive(state: string, name: string): boolean {
   );
 }
 
+function isNoSuchDomain(error: unknown): boolean {
+  return (
+    error instanceof CommandError && /failed to get domain|Domain not found/i.test(error.stderr)
+  );
+}
+
 function unknownDomain(name: string) {
   return (error: unknown): never => {
-    if (
-      error instanceof CommandError &&
-      /failed to get domain|Domain not found/i.test(error.stderr)
-    ) {
-      throw new UsageError(`domain '${name}' does not exist`);
-    }
+    if (isNoSuchDomain(error)) throw new UsageError(`domain '${name}' does not exist`);
     throw error;
   };
 }
@@ -46,11 +47,7 @@ export async function checkNameIsFree(run: Run, virsh: Virsh, name: string): Pro
   const taken = await run(virsh.domState(name)).then(
     () => true,
     (error: unknown) => {
-      if (
-        error instanceof CommandError &&
-        /failed to get domain|Domain not found/i.test(error.stderr)
-      )
-        return false;
+      if (isNoSuchDomain(error)) return false;
       throw error;
     },
   );

@@ -20,13 +20,13 @@ interface Source {
 }
 
 /** What a domain needs to boot besides its disks, as files on this host (missing ones left out). */
-export async function bootSources(domain: Domain, swtpmDir = SWTPM_DIR): Promise<Source[]> {
+async function bootSources(domain: Domain): Promise<Source[]> {
   const sources: Source[] = [];
   for (const [kind, file] of Object.entries(domain.boot) as [keyof BootPaths, string][]) {
     if (await exists(file)) sources.push({ kind, path: file, source: file });
   }
   if (domain.tpmEmulator && domain.uuid) {
-    const stateDir = path.join(swtpmDir, domain.uuid);
+    const stateDir = path.join(SWTPM_DIR, domain.uuid);
     const entries = await fs.readdir(stateDir, { recursive: true }).catch(() => [] as string[]);
     for (const entry of entries.sort()) {
       const file = path.join(stateDir, entry);
@@ -102,11 +102,10 @@ export async function placeTpmState(
   domainDir: string,
   files: AuxFile[],
   uuid: string,
-  swtpmDir = SWTPM_DIR,
 ): Promise<string | undefined> {
   const tpm = files.filter((f) => f.kind === "tpm");
   if (tpm.length === 0) return undefined;
-  const stateDir = path.join(swtpmDir, uuid);
+  const stateDir = path.join(SWTPM_DIR, uuid);
   if (await exists(stateDir)) return undefined;
   for (const file of tpm) {
     const target = path.join(stateDir, file.source ?? path.basename(file.file));

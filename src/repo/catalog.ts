@@ -96,6 +96,12 @@ export function pointsOfChain(catalog: Catalog, chainId: string): RestorePoint[]
   return catalog.points.filter((p) => p.chain === chainId);
 }
 
+/** How many points the chain the next backup builds on has (0 in an empty catalog). */
+export function chainDepth(catalog: Catalog): number {
+  const tip = chainTip(catalog);
+  return tip ? pointsOfChain(catalog, tip.chain).length : 0;
+}
+
 /** A new catalog with the point (and its chain, when the point starts one) added. */
 export function withPoint(catalog: Catalog, point: RestorePoint): Catalog {
   const chains = chainOf(catalog, point.chain)
