@@ -1,7 +1,5 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { deleteCheckpoint, listCheckpoints } from "../cbt/checkpoints.js";
-import { checkpointName } from "../cbt/plan.js";
 import type { Context } from "../context.js";
 import { OperationError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal, readJournal, refuseIfInterrupted } from "../journal.js";
@@ -21,6 +19,7 @@ import {
 } from "../repo/retention.js";
 import type { Catalog, PointDisk, RestorePoint } from "../types.js";
 import { existingRepo, refuseIfReadByDomains } from "./repo-access.js";
+import { removeStrayCheckpoints, removeUnlistedFiles } from "./sweep.js";
 
 export interface PruneOptions {
   domain: string;
@@ -120,7 +119,7 @@ export async function finishInterruptedPrune(
     await carryOut(ctx, domain, repoDir, catalog, planPrune(catalog, removed), journal);
   } else {
     // The catalog was written: only the deletions may be unfinished.
-    await deleteRemoved(ctx, domain, repoDir, catalog, record.removed, journal);
+    await deleteRemoved(ctx, domain, repoDir, catalog, journal);
   }
   await journal.close();
   return true;
@@ -206,7 +205,7 @@ async function carryOut(
   };
   await writeCatalog(repoDir, after);
 
-  await deleteRemoved(ctx, domain, repoDir, after, plan.remove, journal);
+  await deleteRemoved(ctx, domain, repoDir, after, journal);
   return after;
 }
 
@@ -289,46 +288,18 @@ class Repointer {
   }
 }
 
+/** After the catalog: the removed points' files and checkpoints are the ones it no longer lists. */
 async function deleteRemoved(
   ctx: Context,
   domain: string,
   repoDir: string,
   catalog: Catalog,
-  removed: string[],
   journal: Journal<"prune">,
 ): Promise<void> {
   await journal.step("delete");
-  const listed = new Set(
-    catalog.points.flatMap((p) => [...p.disks, ...(p.files ?? [])].map((d) => d.file)),
-  );
-  const chains = new Set(catalog.chains.map((c) => c.id));
-  for (const chain of await fs.readdir(repoDir)) {
-    const dir = path.join(repoDir, chain);
-    if (!(await fs.stat(dir)).isDirectory()) continue;
-    if (!chains.has(chain)) {
-      // A chain folder is named after its first point: this one's points were all removed.
-      if (removed.includes(chain)) await fs.rm(dir, { recursive: true, force: true });
-      continue;
-    }
-    for (const id of removed) {
-      for (const name of await fs.readdir(dir)) {
-        const file = path.join(chain, name);
-        // A point's own files carry its id: disks, domain XML, checkpoint XML, memory state.
-        const ofPoint = name.includes(`.${id}.`);
-        if (ofPoint && !listed.has(file)) await fs.rm(path.join(dir, name), { force: true });
-      }
-    }
-  }
-  await dropCheckpoints(ctx, domain, removed);
-}
-
-/** cbt: a removed point's checkpoint goes too (its bitmap merges into the one before). */
-async function dropCheckpoints(ctx: Context, domain: string, removed: string[]): Promise<void> {
-  const present = await listCheckpoints(ctx, domain).catch(() => [] as string[]);
-  for (const id of removed) {
-    if (present.includes(checkpointName(id)))
-      await deleteCheckpoint(ctx, domain, checkpointName(id));
-  }
+  const say = (action: string) => ctx.log.debug(`${domain}: prune: ${action}`);
+  await removeUnlistedFiles(repoDir, catalog, say);
+  await removeStrayCheckpoints(ctx, domain, catalog, say);
 }
 
 function repoBytes(catalog: Catalog): number {

@@ -1,6 +1,5 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { deleteCheckpoint, listCheckpoints } from "../cbt/checkpoints.js";
 import type { Context } from "../context.js";
 import { JOURNAL_FILE, type JournalRecord, readJournal } from "../journal.js";
 import { settleBlockJob } from "../libvirt/block-job.js";
@@ -10,10 +9,11 @@ import { hostJournalFile, lockDomain } from "../lock.js";
 import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { chainTip, readCatalog } from "../repo/catalog.js";
-import { domainDir, isPointId, parseOverlay } from "../repo/paths.js";
+import { domainDir, parseOverlay } from "../repo/paths.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
 import type { Catalog, Disk, Domain } from "../types.js";
 import { finishInterruptedPrune } from "./prune.js";
+import { removeStrayCheckpoints, removeUnlistedFiles } from "./sweep.js";
 
 export interface RepairOptions {
   domain: string;
@@ -168,59 +168,6 @@ async function removeOrphanOverlays(
     if (live.has(file) || parseOverlay(file)?.image !== ownFile) continue;
     await fs.rm(file, { force: true });
     say(`disk ${target}: deleted unused overlay ${file}`);
-  }
-}
-
-/** Every file virtsnap writes into a chain folder starts `<target or kind>.<point id>.`. */
-const POINT_FILE = /^[\w-]+\.(\d{8}T\d{6}Z)\./;
-
-/** A file the catalog does not list is not a restore point: partial files, unsaved points, half-deleted chains. */
-async function removeUnlistedFiles(
-  repoDir: string,
-  catalog: Catalog | undefined,
-  say: (a: string) => void,
-) {
-  const chains = new Set(catalog?.chains.map((c) => c.id));
-  const points = new Set(catalog?.points.map((p) => p.id));
-  let entries: string[];
-  try {
-    entries = await fs.readdir(repoDir);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const full = path.join(repoDir, entry);
-    if (entry.endsWith(".partial")) {
-      await fs.rm(full, { force: true });
-      say(`deleted ${entry}`);
-    } else if (isPointId(entry) && !chains.has(entry)) {
-      await fs.rm(full, { recursive: true, force: true });
-      say(`deleted chain folder ${entry}, which the catalog does not list`);
-    } else if (isPointId(entry)) {
-      for (const name of await fs.readdir(full)) {
-        const m = POINT_FILE.exec(name);
-        const id = m?.[1];
-        if (!m || (id && points.has(id) && !name.endsWith(".partial"))) continue;
-        await fs.rm(path.join(full, name), { force: true });
-        say(`deleted ${entry}/${name}, which the catalog does not list`);
-      }
-    }
-  }
-}
-
-/** A checkpoint for a point the catalog never got would make the next inc depend on nothing. */
-async function removeStrayCheckpoints(
-  ctx: Context,
-  domain: string,
-  catalog: Catalog,
-  say: (a: string) => void,
-) {
-  const points = new Set(catalog.points.map((p) => `virtsnap-${p.id}`));
-  const names = await listCheckpoints(ctx, domain).catch(() => []);
-  for (const name of names) {
-    if (!name.startsWith("virtsnap-") || points.has(name)) continue;
-    await deleteCheckpoint(ctx, domain, name);
-    say(`deleted checkpoint ${name} of an unsaved point`);
   }
 }
 
