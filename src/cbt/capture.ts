@@ -103,14 +103,7 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
     await journal.step("job");
     const quiesced = await startJob(ctx, domain, plan, repo.dir, quiesce);
     jobStarted = true;
-    await journal.step("wait");
-    await waitForBackupJob(ctx, domain.name);
-    await journal.step("finish-files");
-    const disks: PointDisk[] = [];
-    for (const job of plan.jobs) {
-      if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
-      disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
-    }
+    // nvram and TPM state at the job's start, the point's moment, rather than after the copy.
     const boot = await captureBootFiles(
       ctx,
       domain,
@@ -119,6 +112,14 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
       plan.pointId,
       plan.parent,
     );
+    await journal.step("wait");
+    await waitForBackupJob(ctx, domain.name);
+    await journal.step("finish-files");
+    const disks: PointDisk[] = [];
+    for (const job of plan.jobs) {
+      if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
+      disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
+    }
     if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),

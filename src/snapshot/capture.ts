@@ -58,9 +58,7 @@ export async function snapshotBackup(
   try {
     const disks: PointDisk[] = [];
     await journal.step("copy");
-    const saved = memory ? [await finishMemoryFile(repo.dir, memory)] : [];
-    for (const job of plan.jobs)
-      disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job, transfer));
+    // nvram and TPM state right after the freeze, so they match the disks as closely as they can.
     const boot = await captureBootFiles(
       ctx,
       domain,
@@ -69,6 +67,9 @@ export async function snapshotBackup(
       plan.pointId,
       plan.parent,
     );
+    const saved = memory ? [await finishMemoryFile(repo.dir, memory)] : [];
+    for (const job of plan.jobs)
+      disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job, transfer));
     await journal.step("save-xml");
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
