@@ -5,6 +5,7 @@ import type { Context } from "../context.js";
 import type { Journal } from "../journal.js";
 import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
 import { letQemuReach, qemuIdentity } from "../libvirt/qemu-access.js";
+import { freezeAsAsked } from "../libvirt/quiesce.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
@@ -227,26 +228,10 @@ async function startJob(
   return quiesced;
 }
 
-/** --quiesce: the guest agent must freeze or the run fails. Otherwise: try, and say so if it cannot. */
+/** A shut-off domain (started paused for the job) has no guest running: nothing to freeze. */
 async function freezeGuest(ctx: Context, domain: Domain, quiesce: Quiesce): Promise<boolean> {
-  // A shut-off domain (started paused for the job) has no guest running: nothing to freeze.
-  if (quiesce === "off" || !domain.active) return false;
-  if (!domain.guestAgent && quiesce === "try") {
-    ctx.log.warn(
-      `${domain.name}: no guest agent channel, filesystems not frozen: the point is crash-consistent`,
-    );
-    return false;
-  }
-  try {
-    await ctx.run(ctx.virsh.fsFreeze(domain.name));
-    return true;
-  } catch (error) {
-    if (quiesce === "required") throw error;
-    ctx.log.warn(
-      `${domain.name}: guest filesystems not frozen (${(error as Error).message}); the point is crash-consistent`,
-    );
-    return false;
-  }
+  if (!domain.active) return false;
+  return freezeAsAsked(ctx, domain, quiesce, () => ctx.run(ctx.virsh.fsFreeze(domain.name)));
 }
 
 /** Uncancellable: abort the job, delete the checkpoint it created, remove this run's files. */

@@ -4,6 +4,7 @@ import type { Context } from "../context.js";
 import { describeIoError, OperationError } from "../errors.js";
 import type { Journal } from "../journal.js";
 import { defineWithSources } from "../libvirt/define.js";
+import { freezeAsAsked } from "../libvirt/quiesce.js";
 import type { DiskSpec } from "../libvirt/virsh.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
@@ -124,24 +125,11 @@ async function snapshotLive(
   specs: DiskSpec[],
   quiesce: Quiesce,
 ): Promise<boolean> {
-  const crashConsistent = async (why: string) => {
-    ctx.log.warn(`${domain.name}: ${why}; the point is crash-consistent`);
-    await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, false));
-    return false;
-  };
-  if (quiesce === "off") {
-    await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, false));
-    return false;
-  }
-  if (quiesce === "try" && !domain.guestAgent)
-    return crashConsistent("no guest agent channel, filesystems not frozen");
-  try {
-    await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, true));
-    return true;
-  } catch (error) {
-    if (quiesce === "required") throw error;
-    return crashConsistent(`guest filesystems not frozen (${(error as Error).message})`);
-  }
+  const frozen = await freezeAsAsked(ctx, domain, quiesce, () =>
+    ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, true)),
+  );
+  if (!frozen) await ctx.run(ctx.virsh.snapshotDiskOnly(domain.name, specs, false));
+  return frozen;
 }
 
 /** Every selected disk gets a new overlay on top; the layer below it is frozen from now on. */
