@@ -49,12 +49,14 @@ export async function prune(ctx: Context, options: PruneOptions): Promise<PruneR
     ? async () => {}
     : await lockDomain(ctx.lockDir, ctx.uri, options.domain, "prune", ctx.log);
   try {
-    const repoDir = (await existingRepo(options.backupDir, options.domain)).dir;
+    const repo = await existingRepo(options.backupDir, options.domain);
+    const repoDir = repo.dir;
+    let catalog = repo.catalog;
     if (!options.dryRun) {
-      await finishInterruptedPrune(ctx, options.domain, repoDir);
+      if (await finishInterruptedPrune(ctx, options.domain, repoDir))
+        catalog = (await existingRepo(options.backupDir, options.domain)).catalog;
       await refuseIfInterrupted(path.join(repoDir, JOURNAL_FILE), options.domain);
     }
-    const { catalog } = await existingRepo(options.backupDir, options.domain);
     const decision = choosePoints(catalog, options.policy);
     const plan = planPrune(catalog, decision.remove);
     const bytesBefore = repoBytes(catalog);
