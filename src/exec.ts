@@ -70,7 +70,7 @@ function toCommandError(cmd: Cmd, result: Failure): CommandError {
   }
   const stderr = result.stderr.trim();
   const reason =
-    firstErrorLine(stderr) ??
+    firstErrorLine(stderr, cmd.file) ??
     (result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`);
   return new CommandError(
     `${cmd.file} ${subcommand(cmd.args)}: ${reason}`,
@@ -89,13 +89,20 @@ function subcommand(args: string[]): string {
   return "";
 }
 
-/** virsh and qemu-img print "error: ..." lines; the most specific one is usually the last. */
-function firstErrorLine(stderr: string): string | undefined {
+/**
+ * The reason to show from a program's stderr. virsh prints "error: ..." lines, the most specific
+ * last. qemu-img prints "qemu-img: <reason>" first and often a generic hint after it ("Try
+ * 'qemu-img --help' for more information"), so without an "error:" line the program's own first
+ * line wins over the last line.
+ */
+export function firstErrorLine(stderr: string, program: string): string | undefined {
   const lines = stderr
     .split("\n")
     .map((l) => l.trim())
     .filter(Boolean);
   const errors = lines.filter((l) => /^error:/i.test(l));
-  const line = errors.at(-1) ?? lines.at(-1);
-  return line?.replace(/^error:\s*/i, "");
+  if (errors.length > 0) return errors.at(-1)?.replace(/^error:\s*/i, "");
+  const name = program.split("/").at(-1) ?? program;
+  const own = lines.find((l) => l.startsWith(`${name}:`) && !/--help/.test(l));
+  return own ?? lines.at(-1);
 }

@@ -61,10 +61,9 @@ export function resolveMode(option: ModeOption, chains: Chain[], host: HostFacts
     .filter((c) => ownImage(c).format === "qcow2" && ownImage(c).compat !== "1.1")
     .map((c) => c.target);
   if (option === "cbt") {
+    // asking for what this host cannot do is bad input (exit 2), as --level diff without cbt is
     if (!hostCbt) {
-      throw new OperationError(
-        "this host's libvirt/QEMU has no backup support; use --mode snapshot",
-      );
+      throw new UsageError("this host's libvirt/QEMU has no backup support; use --mode snapshot");
     }
     if (v2.length > 0) {
       throw new OperationError(

@@ -14,8 +14,8 @@ import { RunLog } from "../log.js";
 import { checkNotifyUrl, createNotifier, type NotifyOn } from "../notify.js";
 import { inParallel } from "../parallel.js";
 import { NO_PROGRESS } from "../progress.js";
+import { probeCompression } from "../qemu/compression.js";
 import { overlaysOf } from "../qemu/live-chain.js";
-import { qemuImg } from "../qemu/qemu-img.js";
 import { emptyCatalog, readCatalog } from "../repo/catalog.js";
 import { exists } from "../repo/files.js";
 import { domainDir } from "../repo/paths.js";
@@ -191,12 +191,10 @@ async function backupOne(
   }
 }
 
-/** --compress uses zstd where this QEMU has it (Debian's does), else zlib. */
+/** --compress uses zstd where this qemu-img can write it, else zlib. */
 async function transferFor(ctx: Context, options: BackupOptions): Promise<Transfer> {
   if (!options.compress) return { compress: false, bandwidthMiB: options.bandwidthMiB };
-  const help = await ctx.run(qemuImg.createOptions()).catch(() => ({ stdout: "" }));
-  const compress = /compression_type/.test(help.stdout) ? "zstd" : "zlib";
-  return { compress, bandwidthMiB: options.bandwidthMiB };
+  return { compress: await probeCompression(ctx), bandwidthMiB: options.bandwidthMiB };
 }
 
 function checkOptions(options: BackupOptions): void {

@@ -60,8 +60,9 @@ export const qemuImg = {
       "qcow2",
       "-B",
       backing,
-      "-F",
-      "qcow2",
+      // not -F: convert has it only since QEMU 6.0; the option works on every version
+      "-o",
+      "backing_fmt=qcow2",
       source,
       target,
     ),
@@ -84,8 +85,9 @@ export const qemuImg = {
   commit: (top: string, base: string, bandwidthMiB?: number) =>
     write("commit", "-q", ...rate(bandwidthMiB), "-b", base, top),
 
-  /** The qcow2 creation options this qemu-img knows (compression_type: zstd support). */
-  createOptions: () => read("create", "-f", "qcow2", "-o", "help"),
+  /** A tiny qcow2 with this compression type: fails where qemu-img lacks it (the probe). */
+  createCompressed: (file: string, type: "zstd" | "zlib") =>
+    write("create", "-q", "-f", "qcow2", "-o", `compression_type=${type}`, file, "1M"),
 
   check: (file: string) => read("check", "--output=json", file),
 
@@ -95,11 +97,13 @@ export const qemuImg = {
 
 const rate = (mib: number | undefined) => (mib ? ["-r", `${mib}M`] : []);
 
-/** Compressed writes must be in order: -W (out-of-order, faster) only without -c. */
+/**
+ * Compressed writes must be in order: -W (out-of-order, faster) only without -c. zlib is qcow2's
+ * default, so it needs no compression_type option (which QEMU < 5.1 does not know).
+ */
 function transferArgs(transfer: Transfer): string[] {
-  const compress = transfer.compress
-    ? ["-c", "-o", `compression_type=${transfer.compress}`]
-    : ["-W"];
+  const type = transfer.compress === "zstd" ? ["-o", "compression_type=zstd"] : [];
+  const compress = transfer.compress ? ["-c", ...type] : ["-W"];
   return [...compress, ...rate(transfer.bandwidthMiB)];
 }
 
