@@ -23,8 +23,15 @@ export interface ListedPoint {
   }[];
 }
 
-export async function listPoints(backupDir: string, name: string): Promise<ListedPoint[]> {
-  const r = await virtsnap(["--json", "list", name, "-b", backupDir]);
+/** How a test runs the CLI: the checkout's by default, or an installed/packaged one. */
+export type Cli = (args: string[], env?: Record<string, string>) => Promise<Result>;
+
+export async function listPoints(
+  backupDir: string,
+  name: string,
+  cli: Cli = virtsnap,
+): Promise<ListedPoint[]> {
+  const r = await cli(["--json", "list", name, "-b", backupDir]);
   assert.equal(r.exitCode, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as { domain: string; points: ListedPoint[] };
   assert.equal(doc.domain, name);
@@ -38,6 +45,7 @@ export class PointBook {
     readonly vm: LabDomain,
     readonly backupDir: string,
     readonly work: string,
+    readonly cli: Cli = virtsnap,
   ) {}
 
   /** `virtsnap backup` as a user runs it; the new point is remembered with what the guest had written. */
@@ -54,12 +62,12 @@ export class PointBook {
 
   /** `virtsnap backup` of this domain into this folder, whatever it ends with (for tests of failures and output). */
   attempt(extra: string[] = [], env: Record<string, string> = {}): Promise<Result> {
-    return virtsnap(["backup", this.vm.name, "-b", this.backupDir, ...extra], env);
+    return this.cli(["backup", this.vm.name, "-b", this.backupDir, ...extra], env);
   }
 
   /** The newest point, remembered with the guest's writes so far (for runs made by the test itself). */
   async latest(): Promise<ListedPoint> {
-    const point = (await listPoints(this.backupDir, this.vm.name)).at(-1);
+    const point = (await listPoints(this.backupDir, this.vm.name, this.cli)).at(-1);
     assert.ok(point, "no point in the catalog");
     if (!this.marks.has(point.id)) this.marks.set(point.id, this.vm.mark());
     return point;
@@ -73,7 +81,7 @@ export class PointBook {
   /** Restores the point into a fresh folder and proves every disk equal to the guest's content then. */
   async assertRestores(point: ListedPoint, backupDir = this.backupDir): Promise<void> {
     const to = await fs.mkdtemp(path.join(this.work, `restore-${point.id}-`));
-    const r = await virtsnap([
+    const r = await this.cli([
       "restore",
       this.vm.name,
       "-b",

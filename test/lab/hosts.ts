@@ -1,0 +1,72 @@
+/**
+ * The other test hosts (test/hosts/*.sh): the packaged artifacts of `npm run package`, a Debian 12
+ * root with Debian's nodejs 18 for the .deb, and the Debian 11 legacy host (libvirt 7.0, QEMU 5.2).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { must, type Result } from "./lab.js";
+
+export const PROJECT = fileURLToPath(new URL("../../../", import.meta.url));
+export const LAB_DIR = process.env.VIRTSNAP_LAB_DIR ?? "/srv/virtsnap-lab";
+export const BULLSEYE = path.join(LAB_DIR, "bullseye");
+export const BOOKWORM = path.join(LAB_DIR, "bookworm-node18");
+/** Bound at the same path into the bookworm root: backups and restores of tests run there. */
+export const LAB_WORK = path.join(LAB_DIR, "work");
+const PKG = path.join(PROJECT, "dist", "pkg");
+const CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** A missing artifact fails the test (never a silent skip): it says how to make it. */
+export function singleExecutable(): string {
+  const file = path.join(PKG, "virtsnap-linux-x64");
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`npm run package\` first`);
+  return file;
+}
+
+export function debPackage(): string {
+  const debs = fs.existsSync(PKG)
+    ? fs.readdirSync(PKG).filter((f) => /^virtsnap_.*_all\.deb$/.test(f))
+    : [];
+  if (debs.length !== 1)
+    throw new Error(
+      `want exactly one ${PKG}/virtsnap_<version>_all.deb, found ${debs.length}: run \`npm run package\` first`,
+    );
+  return path.join(PKG, debs[0] as string);
+}
+
+/** One of test/hosts/*.sh; a failure is a broken lab. */
+export function hostScript(name: string, ...args: string[]): Promise<string> {
+  return must("bash", [path.join(PROJECT, "test", "hosts", name), ...args]);
+}
+
+/** A program inside a root, in a clean environment (no host PATH, so no host node). */
+export async function inRoot(root: string, file: string, args: string[]): Promise<Result> {
+  const r = await execa(
+    "chroot",
+    [root, "env", "-i", `PATH=${CLEAN_PATH}`, "HOME=/root", "LC_ALL=C", file, ...args],
+    {
+      reject: false,
+      extendEnv: false,
+      stdin: "ignore",
+    },
+  );
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+}
+
+export async function mustInRoot(root: string, file: string, args: string[]): Promise<string> {
+  const r = await inRoot(root, file, args);
+  if (r.exitCode !== 0)
+    throw new Error(`${file} ${args.join(" ")} in ${root} failed (${r.exitCode}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs a program with exactly this environment and nothing of the test process's. */
+export async function bare(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<Result> {
+  const r = await execa(file, args, { reject: false, extendEnv: false, env, stdin: "ignore" });
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+}
