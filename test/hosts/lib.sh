@@ -47,7 +47,7 @@ apt_in_root() { # root pkgs...
 }
 
 # Every mount under ROOT, deepest first.
-mounts_under() { findmnt -rn -o TARGET | grep -E "^$1(/|$)" | sort -ru; }
+mounts_under() { findmnt -rn -o TARGET | { grep -E "^$1(/|$)" || true; } | sort -ru; }
 
 # Unmount everything under ROOT (all binds are slaves: nothing propagates back to the host).
 unmount_all() { # root

@@ -41,16 +41,19 @@ export function hostScript(name: string, ...args: string[]): Promise<string> {
 }
 
 /** A program inside a root, in a clean environment (no host PATH, so no host node). */
-export async function inRoot(root: string, file: string, args: string[]): Promise<Result> {
-  const r = await execa(
-    "chroot",
-    [root, "env", "-i", `PATH=${CLEAN_PATH}`, "HOME=/root", "LC_ALL=C", file, ...args],
-    {
-      reject: false,
-      extendEnv: false,
-      stdin: "ignore",
-    },
-  );
+export async function inRoot(
+  root: string,
+  file: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Result> {
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const clean = [`PATH=${CLEAN_PATH}`, "HOME=/root", "LC_ALL=C", ...vars];
+  const r = await execa("chroot", [root, "env", "-i", ...clean, file, ...args], {
+    reject: false,
+    extendEnv: false,
+    stdin: "ignore",
+  });
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
 }
 
