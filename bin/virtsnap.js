@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { main } from "../dist/src/cli.js";
+// Runs the bundle (`npm run build` makes it), so the tests and `npm install -g` run what ships.
+import { createRequire } from "node:module";
 
-await main(process.argv);
+createRequire(import.meta.url)("../dist/pkg/virtsnap.cjs");

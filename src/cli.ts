@@ -18,6 +18,7 @@ import { createLog, type Level, type Log } from "./log.js";
 import { NO_PROGRESS, terminalProgress } from "./progress.js";
 import * as render from "./render.js";
 import { failpointTable } from "./steps.js";
+import { versionLine } from "./version.js";
 
 interface GlobalOptions {
   connect?: string;
@@ -49,10 +50,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-function buildProgram(): Command {
+/** The whole command line as commander objects; scripts/man.mjs and completion.mjs walk it. */
+export function buildProgram(): Command {
   const program = new Command("virtsnap")
     .description("Backups of libvirt/KVM domains as plain qcow2 chains")
-    .version("0.1.0")
+    .version(versionLine(), "-V, --version", "print the virtsnap and Node versions")
     .option(
       "-c, --connect <uri>",
       "libvirt connection URI (default: $LIBVIRT_DEFAULT_URI or qemu:///system)",
