@@ -100,6 +100,8 @@ describe("legacy host: libvirt 7.0 / QEMU 5.2, the single executable", () => {
     await d.write(0x55, 10, 2);
     const compressed = await backup("--compress");
     assert.match(compressed.run.stderr, /no zstd.*--compress uses zlib/);
+    // 2 MiB of one byte written: a compressed layer holds far less (uncompressed: over 2 MiB)
+    assert.ok((compressed.point.disks[0]?.bytes ?? 0) < 1024 * 1024, "the layer is not compressed");
     await d.write(0x66, 20, 1);
     const limited = await backup("--bandwidth", "50");
     const all = [full, inc, compressed, limited].map((b) => b.point);
