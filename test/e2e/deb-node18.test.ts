@@ -146,8 +146,13 @@ describe("the .deb on Debian 12 with Debian's nodejs 18", () => {
     );
   });
 
-  it("a purge removes every file it brought (the conffile too) and no repository file", async () => {
+  it("a remove keeps the admin's conffile; a purge removes every file it brought (the conffile too) and no repository file", async () => {
     const before = await repoState(work);
+    const conf = path.join(BOOKWORM, CONFFILE);
+    const changed = await fs.readFile(conf, "utf8");
+    ok(await apt("remove", "virtsnap"));
+    assert.equal(await fs.readFile(conf, "utf8"), changed);
+    assert.equal((await inRoot(BOOKWORM, "which", ["virtsnap"])).stdout, "");
     ok(await apt("purge", "virtsnap"));
     assert.doesNotMatch((await field("Status")).stdout, / (installed|config-files)$/); // purged: not-installed, or unknown
     const now = await rootFiles();

@@ -58,6 +58,7 @@ describe("legacy host: libvirt 7.0 / QEMU 5.2, the single executable", () => {
     try {
       await vm?.destroy();
       await fs.rm(host(work), { recursive: true, force: true });
+      await fs.rm(host("/usr/local/bin/virtsnap"), { force: true }); // the cache keeps no stale build
     } finally {
       await hostScript("bullseye-down.sh");
     }
