@@ -1,0 +1,122 @@
+/**
+ * What ships (scripts/bundle.mjs, man.mjs, completion.mjs, build-deb): the man page and the bash
+ * completion name every command and option that --help has; the bundle runs alone, with no
+ * node_modules near it; the .deb (after `npm run package`) holds what a host needs and lintian
+ * finds no error in it. Runs programs (node, bash, dpkg-deb, lintian) but needs no libvirt.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import { buildProgram } from "../../src/cli.js";
+
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const VERSION = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
+const DEB = path.join(ROOT, `dist/pkg/virtsnap_${VERSION}_all.deb`);
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "virtsnap-packaging-"));
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+/** Every command (as "debug failpoints") with the long options --help shows for it. */
+function commands(cmd: Command, prefix: string[] = []): { name: string; options: string[] }[] {
+  return cmd.commands.flatMap((c) => {
+    const name = [...prefix, c.name()];
+    const options = c.options.map((o) => o.long).filter((l): l is string => Boolean(l));
+    return [{ name: name.join(" "), options }, ...commands(c, name)];
+  });
+}
+
+function generate(script: string): string {
+  const out = path.join(scratch, path.basename(script));
+  execFileSync(process.execPath, [path.join(ROOT, "scripts", script), out]);
+  return fs.readFileSync(out, "utf8");
+}
+
+const roff = (text: string) => text.replace(/-/g, "\\-");
+const escapeRe = (text: string) => text.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&");
+/** `--all` as a whole word in roff (not the start of `\-\-all\-running`). */
+const word = (text: string) => new RegExp(`${escapeRe(text)}(?!\\w|\\\\-)`);
+
+describe("man page and completion, from the program that prints --help", () => {
+  const all = commands(buildProgram());
+
+  it("the man page has every command and every option", () => {
+    const man = generate("man.mjs");
+    for (const c of all.filter((c) => c.name !== "debug")) {
+      assert.ok(man.includes(`.SS "virtsnap ${roff(c.name)} `), `no section for ${c.name}`);
+      const section = man.split(`.SS "virtsnap ${roff(c.name)} `)[1]?.split(".SS")[0] ?? "";
+      const terms = section.split(".TP\n").map((item) => item.split("\n")[0]);
+      for (const o of c.options)
+        assert.ok(
+          terms.some((t) => word(roff(o)).test(t ?? "")),
+          `${c.name} ${o}`,
+        );
+    }
+    for (const section of ["EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES"])
+      assert.ok(man.includes(`.SH ${section}`), section);
+    assert.match(man, new RegExp(`^\\.TH VIRTSNAP 1 "[0-9-]+" "virtsnap ${VERSION}"`));
+  });
+
+  it("the completion is bash and offers every command and option", () => {
+    const completion = generate("completion.mjs");
+    execFileSync("bash", ["-n", path.join(scratch, "completion.mjs")]);
+    for (const c of all) {
+      assert.ok(completion.includes(`    "${c.name}")`), `no case for ${c.name}`);
+      const arm = completion.split(`    "${c.name}")`)[1]?.split("      ;;")[0] ?? "";
+      const offered = /cur == -\* \]\]; then COMPREPLY=\(\$\(compgen -W "([^"]*)"/.exec(arm)?.[1];
+      for (const o of c.options) assert.ok(offered?.split(" ").includes(o), `${c.name} ${o}`);
+    }
+  });
+});
+
+describe("the bundle", () => {
+  it("runs alone, with no node_modules near it, and says its version and Node's", () => {
+    const copy = path.join(scratch, "virtsnap.cjs");
+    fs.copyFileSync(path.join(ROOT, "dist/pkg/virtsnap.cjs"), copy);
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [copy, ...args], { encoding: "utf8", cwd: scratch });
+    assert.equal(run("--version").stdout, `virtsnap ${VERSION} (node ${process.version})\n`);
+    const failpoints = run("debug", "failpoints");
+    assert.equal(failpoints.status, 0, failpoints.stderr);
+    assert.match(failpoints.stdout, /^backup\.snapshot: /m);
+    const bad = run("list");
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr.trim().split("\n").length, 1);
+  });
+});
+
+describe("the Debian package", { skip: !fs.existsSync(DEB) && "no .deb: npm run package" }, () => {
+  it("holds the launcher, bundle, docs, units and conffile, on Debian's nodejs", () => {
+    const files = execFileSync("dpkg-deb", ["-c", DEB], { encoding: "utf8" });
+    for (const file of [
+      "./usr/bin/virtsnap",
+      "./usr/lib/virtsnap/virtsnap.cjs",
+      "./usr/sbin/virtsnap-nightly",
+      "./usr/share/man/man1/virtsnap.1.gz",
+      "./usr/share/man/man8/virtsnap-nightly.8.gz",
+      "./usr/share/bash-completion/completions/virtsnap",
+      "./lib/systemd/system/virtsnap-backup.service",
+      "./lib/systemd/system/virtsnap-backup.timer",
+      "./etc/default/virtsnap",
+      "./usr/share/doc/virtsnap/copyright",
+      "./usr/share/doc/virtsnap/changelog.gz",
+    ])
+      assert.match(files, new RegExp(` ${file.replace(/\./g, "\\.")}\\n`), file);
+    const field = (name: string) =>
+      execFileSync("dpkg-deb", ["-f", DEB, name], { encoding: "utf8" }).trim();
+    assert.equal(field("Depends"), "nodejs (>= 18.19), qemu-utils, libvirt-clients");
+    assert.equal(field("Version"), VERSION);
+    const conffiles = execFileSync("dpkg-deb", ["--ctrl-tarfile", DEB]);
+    assert.ok(conffiles.includes("/etc/default/virtsnap"));
+  });
+
+  const lintian = spawnSync("lintian", ["--version"]).status === 0;
+  it("lintian reports no errors", { skip: !lintian && "lintian is not installed" }, () => {
+    const r = spawnSync("lintian", ["--no-tag-display-limit", DEB], { encoding: "utf8" });
+    const errors = r.stdout.split("\n").filter((line) => line.startsWith("E:"));
+    assert.deepEqual(errors, []);
+  });
+});
