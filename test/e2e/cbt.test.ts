@@ -71,7 +71,7 @@ describe("cbt mode, running domain with two qcow2 disks", () => {
     for (const point of [full, inc1, inc2, diff, inc3]) await p.assertRestores(point);
     assert.deepEqual(
       await checkpoints(vm.name),
-      [`virtsnap-${full.id}`, `virtsnap-${inc3.id}`],
+      [full.checkpoint, inc3.checkpoint],
       "only full + latest stay",
     );
   });
@@ -222,7 +222,7 @@ describe("cbt mode: a job killed mid-way, and auto mode's choice", () => {
     );
     assert.deepEqual(
       await checkpoints(vm.name),
-      [`virtsnap-${first.id}`],
+      [first.checkpoint],
       "the job's checkpoint is gone",
     );
 
