@@ -59,9 +59,9 @@ export async function ensureCheckpoints(
     try {
       const file = path.join(tmp, "checkpoint.xml");
       // Its parent may be gone (pruned with its point, deleted by its own repository or tool, or not
-      // redefined yet after an undefine): then it is redefined as a root. Since libvirt 6.10 every
-      // checkpoint's bitmap records all writes since its creation by itself, so the parent link is
-      // bookkeeping only and an incremental from it misses nothing.
+      // redefined yet after an undefine): then it is redefined as a root. libvirt reads the changes
+      // since a checkpoint from its own bitmap (and any later ones), not through its parents, so an
+      // incremental from it misses nothing (test/e2e/two-repositories.test.ts).
       const xml = await fs.readFile(saved, "utf8");
       const parent = /<parent>\s*<name>([^<]+)<\/name>\s*<\/parent>/.exec(xml)?.[1];
       const orphan = parent !== undefined && !present.has(parent);
@@ -78,9 +78,9 @@ export async function ensureCheckpoints(
 }
 
 /**
- * Deletes a checkpoint; if its bitmap is already broken, only libvirt's metadata can go. Since
- * libvirt 6.10 each bitmap is independent (no merge into the parent), so deleting one checkpoint
- * never changes what an incremental from another one contains.
+ * Deletes a checkpoint; if its bitmap is already broken, only libvirt's metadata can go. Deleting
+ * one checkpoint never loses changes an incremental from another one needs (libvirt keeps them in
+ * that one's bitmap or merges them into its parent's).
  */
 export async function deleteCheckpoint(ctx: Context, domain: string, name: string): Promise<void> {
   try {
