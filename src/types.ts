@@ -88,6 +88,8 @@ export interface RestorePoint {
   disks: PointDisk[];
   /** Files besides the disks (absent in older catalogs: none). */
   files?: AuxFile[];
+  /** cbt: the checkpoint this point created (absent in older catalogs: `virtsnap-<id>`). */
+  checkpoint?: string;
 }
 
 /** <os><nvram>, <kernel>, <initrd>, <dtb>: absolute paths on the host. */
@@ -120,6 +122,8 @@ export interface ChainRecord {
 export interface Catalog {
   format: 1;
   domain: { name: string; uuid: string };
+  /** Names this repository's checkpoints (8 hex digits), made by the first cbt run that needs it. */
+  repoId?: string;
   chains: ChainRecord[];
   /** Oldest first. */
   points: RestorePoint[];

@@ -13,7 +13,15 @@ import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
 import { COMPRESSING, domainXmlFile, PARTIAL } from "../repo/paths.js";
 import { finishPointFile } from "../repo/point-file.js";
-import type { Domain, PointDisk, Quiesce, Repository, RestorePoint, Transfer } from "../types.js";
+import type {
+  Catalog,
+  Domain,
+  PointDisk,
+  Quiesce,
+  Repository,
+  RestorePoint,
+  Transfer,
+} from "../types.js";
 import {
   deleteCheckpoint,
   dropAllCheckpoints,
@@ -62,7 +70,7 @@ export async function cbtBackup(
       ctx.log.warn(
         `${domain.name}: the chain's change tracking is gone (${(error as Error).message}); taking a new full backup`,
       );
-      await dropAllCheckpoints(ctx, domain.name);
+      await dropAllCheckpoints(ctx, domain.name, repo.catalog);
       const full = fullInstead();
       await journal.note({ pointId: full.pointId });
       return await captureAndRecord(run, full);
@@ -92,6 +100,7 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
   const { ctx, domain, repo, quiesce, transfer, inactiveXml, liveXml, journal } = run;
   const time = ctx.now().toISOString();
   let point: RestorePoint;
+  let catalog: Catalog;
   let jobStarted = false;
   try {
     await letQemuReach(
@@ -137,34 +146,42 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
       quiesced,
       disks,
       ...(boot.length > 0 ? { files: boot } : {}),
+      ...(plan.checkpoint ? { checkpoint: plan.checkpoint } : {}),
     };
     await journal.step("catalog");
-    await writeCatalog(repo.dir, withPoint(repo.catalog, point));
+    catalog = withPoint(repo.catalog, point);
+    await writeCatalog(repo.dir, catalog);
   } catch (error) {
-    ctx.log.error(`backup of '${domain.name}' failed; removing what this run created`);
+    // Not an error line: the caller may recover (a new full after lost bitmaps, a warning) or
+    // report the failure itself, once.
+    ctx.log.info(
+      `${domain.name}: the ${plan.level} backup stopped; removing what this run created`,
+    );
     await undoRun(ctx, domain.name, plan, repo.dir, jobStarted);
     throw error;
   }
   ctx.log.info(`point ${point.id} (${point.level}) saved`);
   await journal.step("prune-checkpoints");
-  if (plan.checkpoint) await keepBitmapsFew(ctx, domain.name, repo.dir, plan, plan.checkpoint);
+  if (plan.checkpoint)
+    await keepBitmapsFew(ctx, domain.name, repo.dir, catalog, plan, plan.checkpoint);
   return point;
 }
 
 /**
- * Only after the point is in the catalog: older checkpoints merge into the chain's full one, and the
- * new checkpoint's XML is saved again with its parent as it is now, so a redefine finds that parent.
+ * Only after the point is in the catalog: this repository's older checkpoints go but the chain's
+ * full one (kept for --level diff), and the new checkpoint's XML is saved again with its parent as it is now, so a redefine finds that parent.
  * A failure here costs bitmaps, never data: the next run redefines or takes a full.
  */
 async function keepBitmapsFew(
   ctx: Context,
   domain: string,
   domainDir: string,
+  catalog: Catalog,
   plan: CbtPlan,
   checkpoint: string,
 ) {
   try {
-    if ((await pruneCheckpoints(ctx, domain, plan.keep)) > 0) {
+    if ((await pruneCheckpoints(ctx, domain, catalog, plan.keep)) > 0) {
       await saveCheckpointXml(ctx, domain, domainDir, plan, checkpoint);
     }
   } catch (error) {

@@ -4,7 +4,8 @@ import path from "node:path";
 import type { Context } from "../context.js";
 import { CommandError, OperationError } from "../errors.js";
 import { exists, writeFileAtomic } from "../repo/files.js";
-import type { Domain } from "../types.js";
+import type { Catalog, Domain } from "../types.js";
+import { isOurs, pointOfCheckpoint } from "./names.js";
 import type { CbtPlan } from "./plan.js";
 
 export function checkpointFile(chain: string, pointId: string): string {
@@ -35,7 +36,9 @@ export async function listCheckpoints(ctx: Context, domain: string): Promise<str
 /**
  * Checkpoints are libvirt metadata: an undefine/define or a host move loses them while the bitmaps
  * stay in the qcow2 files. Redefine the ones the chain needs from the XML saved with each point,
- * parents first (LAB.md). The bitmaps themselves are checked by libvirt when the job starts.
+ * parents first (LAB.md). The bitmaps themselves are checked by libvirt when the job starts. Only
+ * this repository's checkpoints are redefined, never a parent named in the saved XML: that may be
+ * another repository's or tool's, which is theirs to redefine (or not).
  */
 export async function ensureCheckpoints(
   ctx: Context,
@@ -47,7 +50,7 @@ export async function ensureCheckpoints(
   const present = new Set(await listCheckpoints(ctx, domain.name));
   for (const name of plan.needs) {
     if (present.has(name)) continue;
-    const pointId = name.replace(/^virtsnap-/, "");
+    const pointId = pointOfCheckpoint(name) as string;
     const saved = path.join(domainDir, checkpointFile(plan.chain, pointId));
     if (!(await exists(saved)))
       throw new BrokenChainError(`checkpoint ${name} is gone and no saved XML exists`);
@@ -55,7 +58,10 @@ export async function ensureCheckpoints(
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
     try {
       const file = path.join(tmp, "checkpoint.xml");
-      // Its parent may be gone (merged away, or pruned with its point): then it is redefined as a root.
+      // Its parent may be gone (pruned with its point, deleted by its own repository or tool, or not
+      // redefined yet after an undefine): then it is redefined as a root. libvirt reads the changes
+      // since a checkpoint from its own bitmap (and any later ones), not through its parents, so an
+      // incremental from it misses nothing (test/e2e/two-repositories.test.ts).
       const xml = await fs.readFile(saved, "utf8");
       const parent = /<parent>\s*<name>([^<]+)<\/name>\s*<\/parent>/.exec(xml)?.[1];
       const orphan = parent !== undefined && !present.has(parent);
@@ -71,7 +77,11 @@ export async function ensureCheckpoints(
   }
 }
 
-/** Deletes a checkpoint; if its bitmap is already broken, only libvirt's metadata can go. */
+/**
+ * Deletes a checkpoint; if its bitmap is already broken, only libvirt's metadata can go. Deleting
+ * one checkpoint never loses changes an incremental from another one needs (libvirt keeps them in
+ * that one's bitmap or merges them into its parent's).
+ */
 export async function deleteCheckpoint(ctx: Context, domain: string, name: string): Promise<void> {
   try {
     await ctx.run(ctx.virsh.checkpointDelete(domain, name));
@@ -81,26 +91,32 @@ export async function deleteCheckpoint(ctx: Context, domain: string, name: strin
 }
 
 /**
- * After a good point: only the chain's full checkpoint and the newest stay (deleting one merges its
- * bitmap into its parent's). Returns how many were deleted.
+ * After a good point: of this repository's checkpoints only the chain's full one and the newest
+ * stay (every active bitmap costs QEMU work on each guest write). Other repositories' and tools'
+ * checkpoints are never touched. Returns how many were deleted.
  */
 export async function pruneCheckpoints(
   ctx: Context,
   domain: string,
+  catalog: Catalog,
   keep: string[],
 ): Promise<number> {
   let deleted = 0;
   for (const name of await listCheckpoints(ctx, domain)) {
-    if (!name.startsWith("virtsnap-") || keep.includes(name)) continue;
+    if (!isOurs(catalog, name) || keep.includes(name)) continue;
     await deleteCheckpoint(ctx, domain, name);
     deleted++;
   }
   return deleted;
 }
 
-/** Every virtsnap checkpoint goes (for a new full after broken bitmaps). */
-export async function dropAllCheckpoints(ctx: Context, domain: string): Promise<void> {
-  await pruneCheckpoints(ctx, domain, []);
+/** Every checkpoint of this repository goes (for a new full after broken bitmaps). */
+export async function dropAllCheckpoints(
+  ctx: Context,
+  domain: string,
+  catalog: Catalog,
+): Promise<void> {
+  await pruneCheckpoints(ctx, domain, catalog, []);
 }
 
 /** Saved after pruning, so its <parent> is a checkpoint that will still exist when it is redefined. */

@@ -4,6 +4,7 @@ import { ownImage } from "../qemu/live-chain.js";
 import { chainTip } from "../repo/catalog.js";
 import { pointFile } from "../repo/paths.js";
 import type { Catalog, Chain, Layer, Level, RestorePoint } from "../types.js";
+import { checkpointName, checkpointOf } from "./names.js";
 
 export type CbtLevelOption = "auto" | Level;
 
@@ -31,13 +32,9 @@ export interface CbtPlan {
   checkpoint: string | undefined;
   /** The checkpoint the job starts from (redefined from saved XML if lost). */
   needs: string[];
-  /** Checkpoints to keep after the job; other virtsnap checkpoints are deleted (bitmaps stay few). */
+  /** Checkpoints to keep after the job; this repository's others are deleted (bitmaps stay few). */
   keep: string[];
   jobs: CbtDiskJob[];
-}
-
-export function checkpointName(pointId: string): string {
-  return `virtsnap-${pointId}`;
 }
 
 export function planCbt(
@@ -46,10 +43,15 @@ export function planCbt(
   pointId: string,
   option: CbtLevelOption,
 ): CbtPlan {
+  const repoId = catalog.repoId;
+  if (!repoId) throw new Error("planCbt needs the repository's id (withRepoId)");
   const tip = chainTip(catalog);
   const continuable = tip?.mode === "cbt" ? tip : undefined;
   const level: Level = option === "auto" ? (continuable ? "inc" : "full") : option;
-  if (level === "full" || level === "copy") return standalone(chains, pointId, level);
+  if (level === "full" || level === "copy") {
+    const checkpoint = level === "full" ? checkpointName(repoId, pointId) : undefined;
+    return standalone(chains, pointId, level, checkpoint);
+  }
   if (!continuable) {
     throw new OperationError(
       `no cbt chain to continue with --level ${level}; use --level full or auto`,
@@ -57,21 +59,27 @@ export function planCbt(
   }
   const full = catalog.points.find((p) => p.chain === continuable.chain) as RestorePoint;
   const parent = level === "diff" ? full : continuable;
+  const from = checkpointOf(parent) as string;
+  const checkpoint = checkpointName(repoId, pointId);
   return {
     pointId,
     chain: continuable.chain,
     level,
     parent,
-    incrementalFrom: checkpointName(parent.id),
-    checkpoint: checkpointName(pointId),
-    needs: [checkpointName(parent.id)],
-    keep: [...new Set([full.id, pointId])].map(checkpointName),
+    incrementalFrom: from,
+    checkpoint,
+    needs: [from],
+    keep: [...new Set([checkpointOf(full) as string, checkpoint])],
     jobs: chains.map((chain) => diskJob(chain, continuable.chain, pointId, level, parent)),
   };
 }
 
-function standalone(chains: Chain[], pointId: string, level: "full" | "copy"): CbtPlan {
-  const checkpoint = level === "full" ? checkpointName(pointId) : undefined;
+function standalone(
+  chains: Chain[],
+  pointId: string,
+  level: "full" | "copy",
+  checkpoint: string | undefined,
+): CbtPlan {
   return {
     pointId,
     chain: pointId,

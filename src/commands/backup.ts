@@ -16,7 +16,7 @@ import { inParallel } from "../parallel.js";
 import { NO_PROGRESS } from "../progress.js";
 import { probeCompression } from "../qemu/compression.js";
 import { overlaysOf } from "../qemu/live-chain.js";
-import { emptyCatalog, readCatalog } from "../repo/catalog.js";
+import { emptyCatalog, readCatalog, withRepoId } from "../repo/catalog.js";
 import { exists } from "../repo/files.js";
 import { domainDir } from "../repo/paths.js";
 import { snapshotBackup } from "../snapshot/capture.js";
@@ -289,6 +289,8 @@ async function backupDomain(
       ctx.log.warn(
         `${name}: libvirt cannot limit a cbt backup job's bandwidth; --bandwidth is not applied`,
       );
+    // cbt checkpoints carry the repository's id, so several repositories can back up one domain.
+    if (mode === "cbt") repo.catalog = await withRepoId(dir, repo.catalog, !options.dryRun);
     const level = levelFor(repo.catalog, options);
     const pointId = await freePointId(ctx, repo.catalog, chains);
     const capture = prepareCapture(

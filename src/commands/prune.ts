@@ -1,5 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import { checkpointOf } from "../cbt/names.js";
 import type { Context } from "../context.js";
 import { OperationError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal, readJournal, refuseIfInterrupted } from "../journal.js";
@@ -121,7 +122,8 @@ export async function finishInterruptedPrune(
     await carryOut(ctx, domain, repoDir, catalog, planPrune(catalog, removed), journal);
   } else {
     // The catalog was written: only the deletions may be unfinished.
-    await deleteRemoved(ctx, domain, repoDir, catalog, journal);
+    const formerly = record.removed.map((id) => `virtsnap-${id}`);
+    await deleteRemoved(ctx, domain, repoDir, catalog, journal, formerly);
   }
   await journal.close();
   return true;
@@ -207,7 +209,8 @@ async function carryOut(
   };
   await writeCatalog(repoDir, after);
 
-  await deleteRemoved(ctx, domain, repoDir, after, journal);
+  const formerly = catalog.points.flatMap((p) => checkpointOf(p) ?? []);
+  await deleteRemoved(ctx, domain, repoDir, after, journal, formerly);
   return after;
 }
 
@@ -297,11 +300,12 @@ async function deleteRemoved(
   repoDir: string,
   catalog: Catalog,
   journal: Journal<"prune">,
+  formerly: string[],
 ): Promise<void> {
   await journal.step("delete");
   const say = (action: string) => ctx.log.debug(`${domain}: prune: ${action}`);
   await removeUnlistedFiles(repoDir, catalog, say);
-  await removeStrayCheckpoints(ctx, domain, catalog, say);
+  await removeStrayCheckpoints(ctx, domain, catalog, say, formerly);
 }
 
 function repoBytes(catalog: Catalog): number {

@@ -3,6 +3,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { deleteCheckpoint, listCheckpoints } from "../cbt/checkpoints.js";
+import { checkpointOf, isOurs } from "../cbt/names.js";
 import type { Context } from "../context.js";
 import { isPointId } from "../repo/paths.js";
 import type { Catalog } from "../types.js";
@@ -49,17 +50,23 @@ export async function removeUnlistedFiles(
   }
 }
 
-/** A checkpoint of a point the catalog does not list (never saved, or pruned): the next inc must not depend on it. */
+/**
+ * This repository's checkpoint of a point the catalog does not list (never saved, or pruned): the
+ * next inc must not depend on it, and its bitmap costs QEMU work on every write. Checkpoints of
+ * other repositories and tools stay. `formerly`: checkpoints of points just removed from the
+ * catalog (prune), whose old-style names carry no repository id.
+ */
 export async function removeStrayCheckpoints(
   ctx: Context,
   domain: string,
   catalog: Catalog,
   say: (a: string) => void,
+  formerly: readonly string[] = [],
 ) {
-  const points = new Set(catalog.points.map((p) => `virtsnap-${p.id}`));
+  const listed = new Set(catalog.points.map(checkpointOf));
   const names = await listCheckpoints(ctx, domain).catch(() => []);
   for (const name of names) {
-    if (!name.startsWith("virtsnap-") || points.has(name)) continue;
+    if (!isOurs(catalog, name, formerly) || listed.has(name)) continue;
     await deleteCheckpoint(ctx, domain, name);
     say(`deleted checkpoint ${name}, which the catalog does not list`);
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { OperationError } from "../errors.js";
@@ -50,6 +51,8 @@ export function catalogProblem(data: unknown): string | undefined {
   if (typeof c.domain?.name !== "string" || typeof c.domain?.uuid !== "string")
     return "no domain name/uuid";
   if (!Array.isArray(c.chains) || !Array.isArray(c.points)) return "no chains or points";
+  if (c.repoId !== undefined && !/^[0-9a-f]{8}$/.test(String(c.repoId)))
+    return `bad repository id ${JSON.stringify(c.repoId)}`;
   const chainIds = new Set(c.chains.map((ch) => ch.id));
   const seen = new Set<string>();
   let previous = "";
@@ -70,9 +73,23 @@ export function catalogProblem(data: unknown): string | undefined {
       )
     )
       return `point ${p.id} has bad disks`;
+    if (p.checkpoint !== undefined && typeof p.checkpoint !== "string")
+      return `point ${p.id} has a bad checkpoint name`;
     seen.add(p.id);
   }
   return undefined;
+}
+
+/**
+ * The repository's id, which names its checkpoints, is made on first use and saved (unless `save` is
+ * false, for a dry run) before any checkpoint carries it, so a run killed after creating one leaves
+ * a checkpoint that repair recognises as this repository's.
+ */
+export async function withRepoId(dir: string, catalog: Catalog, save: boolean): Promise<Catalog> {
+  if (catalog.repoId) return catalog;
+  const next = { ...catalog, repoId: randomBytes(4).toString("hex") };
+  if (save) await writeCatalog(dir, next);
+  return next;
 }
 
 /** The point a new incremental builds on: the newest point that is not a standalone copy. */

@@ -123,7 +123,7 @@ async function assertClean(book: PointBook, c: Case): Promise<void> {
     .filter(Boolean);
   for (const cp of checkpoints)
     assert.ok(
-      points.some((p) => `virtsnap-${p.id}` === cp),
+      points.some((p) => p.checkpoint === cp),
       `stray checkpoint ${cp}`,
     );
   // The newest point was taken after the last guest write, so it proves no guest write was lost.

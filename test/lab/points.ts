@@ -13,6 +13,8 @@ export interface ListedPoint {
   chain: string;
   parent: string | null;
   quiesced: boolean;
+  /** cbt: the checkpoint the point created. */
+  checkpoint?: string;
   disks: {
     target: string;
     file: string;

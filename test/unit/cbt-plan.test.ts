@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkpointName, planCbt } from "../../src/cbt/plan.js";
+import { checkpointName } from "../../src/cbt/names.js";
+import { planCbt } from "../../src/cbt/plan.js";
 import { backupXml, checkpointXml, parseJobInfo } from "../../src/libvirt/backup-xml.js";
 import { parseXml } from "../../src/libvirt/domain-xml.js";
 import { qemuIdentity } from "../../src/libvirt/qemu-access.js";
@@ -51,8 +52,12 @@ function point(
 }
 
 function catalogOf(...points: RestorePoint[]): Catalog {
-  return points.reduce(withPoint, emptyCatalog({ name: "vm", uuid: "u" }));
+  return points.reduce(withPoint, { ...emptyCatalog({ name: "vm", uuid: "u" }), repoId: REPO });
 }
+
+const REPO = "0123abcd";
+/** Points of these catalogs have no recorded checkpoint: they were made before repository ids. */
+const old = (id: string) => `virtsnap-${id}`;
 
 const A = "20260101T000000Z";
 const B = "20260102T000000Z";
@@ -64,9 +69,9 @@ describe("planCbt", () => {
     const plan = planCbt(catalogOf(), [chain("vda")], NEW, "auto");
     assert.equal(plan.level, "full");
     assert.equal(plan.chain, NEW);
-    assert.equal(plan.checkpoint, checkpointName(NEW));
+    assert.equal(plan.checkpoint, `virtsnap-${REPO}-${NEW}`);
     assert.equal(plan.incrementalFrom, undefined);
-    assert.deepEqual(plan.keep, [checkpointName(NEW)]);
+    assert.deepEqual(plan.keep, [checkpointName(REPO, NEW)]);
     assert.equal(plan.jobs[0]?.file, `${NEW}/vda.${NEW}.full.qcow2`);
     assert.equal(plan.jobs[0]?.backing, undefined);
   });
@@ -77,9 +82,9 @@ describe("planCbt", () => {
     assert.equal(plan.level, "inc");
     assert.equal(plan.chain, A);
     assert.equal(plan.parent?.id, B);
-    assert.equal(plan.incrementalFrom, checkpointName(B));
-    assert.deepEqual(plan.needs, [checkpointName(B)]);
-    assert.deepEqual(plan.keep, [checkpointName(A), checkpointName(NEW)]);
+    assert.equal(plan.incrementalFrom, old(B));
+    assert.deepEqual(plan.needs, [old(B)]);
+    assert.deepEqual(plan.keep, [old(A), checkpointName(REPO, NEW)]);
     assert.equal(plan.jobs[0]?.backing, `vda.${B}.inc.qcow2`);
     assert.equal(plan.jobs[0]?.file, `${A}/vda.${NEW}.inc.qcow2`);
   });
@@ -88,8 +93,8 @@ describe("planCbt", () => {
     const cat = catalogOf(point(A, "full", A, null), point(B, "inc", A, A), point(C, "inc", A, B));
     const plan = planCbt(cat, [chain("vda")], NEW, "diff");
     assert.equal(plan.parent?.id, A);
-    assert.equal(plan.incrementalFrom, checkpointName(A));
-    assert.deepEqual(plan.needs, [checkpointName(A)]);
+    assert.equal(plan.incrementalFrom, old(A));
+    assert.deepEqual(plan.needs, [old(A)]);
     assert.equal(plan.jobs[0]?.backing, `vda.${A}.full.qcow2`);
     assert.equal(plan.jobs[0]?.level, "diff");
   });
