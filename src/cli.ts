@@ -11,7 +11,7 @@ import { rotate } from "./commands/rotate.js";
 import { verify } from "./commands/verify.js";
 import type { Context } from "./context.js";
 import { commandOf, errorDocument, wantsJson } from "./error-document.js";
-import { EXIT, UsageError } from "./errors.js";
+import { EXIT, isExpected, UsageError } from "./errors.js";
 import { createRunner } from "./exec.js";
 import { explain } from "./failure.js";
 import { parseDeviceList } from "./libvirt/disk-selection.js";
@@ -465,6 +465,8 @@ function reportError(
       `internal error (a bug in virtsnap): ${error instanceof Error ? error.stack : why.message}`,
     );
   else log.error(why.message);
+  // Node's own I/O errors are told in one line; with -v their stack too, for a bug report.
+  if (!why.bug && !isExpected(error) && error instanceof Error) log.debug(`${error.stack}`);
   if (json) printJson(errorDocument(command, why.message, why.exitCode));
   process.exitCode = why.exitCode;
 }

@@ -29,6 +29,8 @@ const RUN_AS_ROOT = "run virtsnap as root (e.g. sudo virtsnap ...)";
 export function explain(error: unknown, how: Circumstances): Explained {
   const connection = connectionFailure(error, how);
   if (connection) return connection;
+  const denied = deniedProgram(error, how);
+  if (denied) return denied;
   if (isExpected(error)) return expected(firstLine((error as Error).message), exitCodeFor(error));
   const io = ioFailure(error, how);
   if (io) return io;
@@ -57,7 +59,7 @@ function connectionFailure(error: unknown, how: Circumstances): Explained | unde
     .filter((l) => l && !/failed to connect to the hypervisor/i.test(l));
   // libvirt tags many of its messages "internal error:", which would read like a bug in virtsnap.
   const reason = (reasons.at(-1) ?? "no reason given").replace(/^internal error:\s*/i, "");
-  const root = how.uid === undefined || how.uid === 0;
+  const root = isRoot(how);
   const head = `cannot connect to libvirt at ${how.uri}: ${reason}`;
   if (/Cannot create user runtime directory/i.test(reason))
     return expected(
@@ -82,6 +84,17 @@ function connectionFailure(error: unknown, how: Circumstances): Explained | unde
   );
 }
 
+/** qemu-img or virsh refused a file as a user who is not root (root's images are 0600). */
+function deniedProgram(error: unknown, how: Circumstances): Explained | undefined {
+  if (!(error instanceof CommandError) || isRoot(how) || !/Permission denied/i.test(error.stderr))
+    return undefined;
+  return expected(`${firstLine(error.message)}; ${RUN_AS_ROOT}`, EXIT.usage);
+}
+
+function isRoot(how: Circumstances): boolean {
+  return how.uid === undefined || how.uid === 0;
+}
+
 /** Node's errno errors carry the path; say which part of it is wrong. */
 function ioFailure(error: unknown, how: Circumstances): Explained | undefined {
   const err = error as NodeJS.ErrnoException;
@@ -93,8 +106,7 @@ function ioFailure(error: unknown, how: Circumstances): Explained | undefined {
     return expected(`${blocker} is a file, not a folder (check -b or the path given)`, EXIT.usage);
   }
   if (err.code === "EACCES" || err.code === "EPERM") {
-    const root = how.uid === undefined || how.uid === 0;
-    if (!root)
+    if (!isRoot(how))
       return expected(
         `permission denied: ${file}; ${RUN_AS_ROOT}, or as the user who owns it`,
         EXIT.usage,

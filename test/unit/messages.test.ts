@@ -137,6 +137,18 @@ describe("explain: one line and an exit code for every error", () => {
     assert.deepEqual([plain.message, plain.exitCode], ["virsh domstate: nope", 1]);
   });
 
+  it("a program refused a file: a non-root user is told to run as root", () => {
+    const denied = new CommandError(
+      "qemu-img info: Could not open '/var/lib/libvirt/images/a.qcow2': Permission denied",
+      "qemu-img",
+      "qemu-img: Could not open '/var/lib/libvirt/images/a.qcow2': Permission denied",
+      1,
+    );
+    assert.equal(explain(denied, user).exitCode, 2);
+    assert.match(explain(denied, user).message, /Permission denied; run virtsnap as root/);
+    assert.equal(explain(denied, root).exitCode, 1);
+  });
+
   it("anything else is a bug (the CLI shows its stack)", () => {
     const why = explain(new TypeError("x is undefined"), root);
     assert.deepEqual([why.exitCode, why.bug], [1, true]);
