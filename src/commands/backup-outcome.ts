@@ -4,7 +4,7 @@ import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
 import { exists, writeFileAtomic } from "../repo/files.js";
 import { domainDir, STATUS_FILE } from "../repo/paths.js";
 import type { BackupReport, DomainResult } from "./backup.js";
-import { repoState, statusFigures } from "./repo-figures.js";
+import { repoState, statusFigures, usableName } from "./repo-figures.js";
 
 // What a backup run tells the world besides its output: notification bodies, status files, metrics.
 
@@ -16,7 +16,8 @@ export function excerpt(report: BackupReport): string {
       : `${r.domain}: ${r.status} ${r.point ?? ""} (${r.level ?? "-"}, ${r.bytes ?? 0} bytes, ${r.seconds.toFixed(1)} s)`,
     ...r.warnings.map((w) => `${r.domain}: warning: ${w}`),
   ]);
-  return `${lines.join("\n")}\n`;
+  const run = report.error === null ? [] : [`virtsnap backup failed: ${report.error}`];
+  return `${[...run, ...lines].join("\n")}\n`;
 }
 
 /**
@@ -29,7 +30,8 @@ export async function writeStatus(
   backupDir: string,
   result: DomainResult,
 ): Promise<void> {
-  if (!backupDir) return;
+  // A run refused for a name like "../x" must not write outside the backup dir either.
+  if (!backupDir || !usableName(result.domain)) return;
   const dir = path.resolve(domainDir(backupDir, result.domain));
   if (!(await exists(dir))) return;
   try {

@@ -33,7 +33,8 @@ export async function repoState(backupDir: string, domain: string): Promise<Repo
   };
 }
 
-function usableName(domain: string): boolean {
+/** Whether the name can be a folder of the backup dir (see checkDomainName). */
+export function usableName(domain: string): boolean {
   try {
     checkDomainName(domain);
     return true;
