@@ -73,6 +73,7 @@ describe("messages instead of stack traces", () => {
     assert.equal(r.exitCode, 2);
     assert.match(oneLine(r), new RegExp(`${file} is a file, not a folder`));
     for (const args of [
+      ["list"],
       ["list", vm.name],
       ["verify", vm.name],
       ["restore", vm.name, "--to", path.join(work, "never")],
@@ -104,6 +105,11 @@ describe("messages instead of stack traces", () => {
         new RegExp(`permission denied: ${dir}/${vm.name}/virtsnap.json; run virtsnap as root`),
       );
     }
+    const lockedOut = path.join(work, "root-only");
+    await fs.mkdir(lockedOut, { mode: 0o700 });
+    const all = await cli(["list", "-b", lockedOut], "nobody");
+    assert.equal(all.exitCode, 2, all.stderr);
+    assert.match(oneLine(all), new RegExp(`permission denied: ${lockedOut}; run virtsnap as root`));
     const session = await cli(["-c", "qemu:///session", "info", vm.name], "nobody");
     assert.equal(session.exitCode, 2, session.stderr);
     assert.match(oneLine(session), /cannot connect to libvirt at qemu:\/\/\/session: /);
