@@ -117,16 +117,23 @@ export async function backup(ctx: Context, options: BackupOptions): Promise<Back
   const notifier = createNotifier(urls, options.notifyOn, ctx.log);
   await notifier.start();
   const started = ctx.now().getTime();
-  const report = await backupAll(ctx, options).catch((error: unknown) =>
-    failedRun(ctx, options, error, (ctx.now().getTime() - started) / 1000),
+  // The domains the run is about, as soon as they are known (--all: once listed).
+  const known = { names: [...new Set(options.domains)] };
+  const report = await backupAll(ctx, options, known).catch((error: unknown) =>
+    failedRun(ctx, options, known.names, error, (ctx.now().getTime() - started) / 1000),
   );
   await notifier.finish(report.ok, excerpt(report));
   return report;
 }
 
-async function backupAll(ctx: Context, options: BackupOptions): Promise<BackupReport> {
+async function backupAll(
+  ctx: Context,
+  options: BackupOptions,
+  known: { names: string[] },
+): Promise<BackupReport> {
   checkOptions(options);
   const names = await domainNames(ctx, options);
+  known.names = names;
   const transfer = await transferFor(ctx, options);
   const host = await probeHost(ctx);
   // Several domains at once would fight over one progress bar.
@@ -147,12 +154,13 @@ async function backupAll(ctx: Context, options: BackupOptions): Promise<BackupRe
 async function failedRun(
   ctx: Context,
   options: BackupOptions,
+  names: string[],
   error: unknown,
   seconds: number,
 ): Promise<BackupReport> {
   const why = explain(error, { uri: ctx.uri, uid: process.getuid?.() });
   ctx.log.error(why.bug ? bugReport(error) : why.message);
-  const results = [...new Set(options.domains)].map((d) => failedDomain(d, why.message, seconds));
+  const results = names.map((d) => failedDomain(d, why.message, seconds));
   if (!options.dryRun) {
     for (const result of results) await writeStatus(ctx, options.backupDir, result);
     if (options.metricsFile)
