@@ -5,20 +5,30 @@ import { info } from "./commands/info.js";
 import { list } from "./commands/list.js";
 import { prune } from "./commands/prune.js";
 import { repair } from "./commands/repair.js";
+import { refreshFigures } from "./commands/repo-figures.js";
 import { restore } from "./commands/restore.js";
 import { rotate } from "./commands/rotate.js";
 import { verify } from "./commands/verify.js";
 import type { Context } from "./context.js";
-import { EXIT, exitCodeFor, isExpected, UsageError } from "./errors.js";
+import { commandOf, errorDocument, wantsJson } from "./error-document.js";
+import { EXIT, isExpected, UsageError } from "./errors.js";
 import { createRunner } from "./exec.js";
+import { explain } from "./failure.js";
 import { parseDeviceList } from "./libvirt/disk-selection.js";
 import { virsh } from "./libvirt/virsh.js";
 import { defaultLockDir } from "./lock.js";
 import { createLog, type Level, type Log } from "./log.js";
 import { NO_PROGRESS, terminalProgress } from "./progress.js";
+import { normalizeQuiesce, quiesceOption } from "./quiesce-option.js";
 import * as render from "./render.js";
 import { failpointTable } from "./steps.js";
 import { versionLine } from "./version.js";
+
+interface RepoChangeOptions {
+  backupDir?: string;
+  dryRun?: boolean;
+  metricsFile?: string;
+}
 
 interface GlobalOptions {
   connect?: string;
@@ -38,12 +48,18 @@ type Action = (ctx: Context, args: unknown[]) => Promise<Output>;
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
+  const args = normalizeQuiesce(argv);
+  const commandNames = program.commands.map((c) => c.name());
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(args);
   } catch (error) {
     // Commander's own errors (unknown option, missing argument) are usage errors; help/version are not.
     if (error instanceof CommanderError) {
       process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (error.exitCode !== 0 && wantsJson(args))
+        printJson(
+          errorDocument(commandOf(commandNames, args.slice(2)), oneLine(error), EXIT.usage),
+        );
       return;
     }
     throw error;
@@ -64,7 +80,9 @@ export function buildProgram(): Command {
     .option("-q, --quiet", "print errors only")
     .exitOverride()
     .showHelpAfterError(false)
-    .configureOutput({ outputError: (message, write) => write(message.split("\n")[0] ?? message) });
+    .configureOutput({
+      outputError: (message, write) => write(`${message.split("\n")[0] ?? message}\n`),
+    });
 
   const backupDirOption = () =>
     new Option("-b, --backup-dir <dir>", "backup directory (or $VIRTSNAP_BACKUP_DIR)");
@@ -86,15 +104,7 @@ export function buildProgram(): Command {
         .choices(["auto", "full", "inc", "diff", "copy"])
         .default("auto"),
     )
-    .addOption(
-      new Option(
-        "--quiesce [mode]",
-        "freeze guest filesystems via the guest agent; alone: required",
-      )
-        .choices(["required", "try", "off"])
-        .preset("required")
-        .default("try"),
-    )
+    .addOption(quiesceOption())
     .option("--include <devs>", "only these disks (comma-separated targets, e.g. vda,vdb)")
     .option("--exclude <devs>", "skip these disks")
     .option("--include-raw", "also back up raw images (copied whole every time)")
@@ -131,7 +141,9 @@ export function buildProgram(): Command {
           domains: domains as string[],
           all: Boolean(opts.all),
           allRunning: Boolean(opts.allRunning),
-          backupDir: backupDir(opts.backupDir as string | undefined),
+          // backup checks it itself, so that a run without one still reaches the metrics file.
+          backupDir:
+            (opts.backupDir as string | undefined) ?? process.env.VIRTSNAP_BACKUP_DIR ?? "",
           mode: opts.mode as "auto",
           level: opts.level as "auto",
           quiesce: opts.quiesce as "required" | "try" | "off",
@@ -146,18 +158,12 @@ export function buildProgram(): Command {
           bandwidthMiB: opts.bandwidth as number | undefined,
           parallel: opts.parallel as number,
           metricsFile: opts.metricsFile as string | undefined,
+          warningsExit: opts.warningsExit as number | undefined,
           memoryState: Boolean(opts.memoryState),
           notifyUrls: (opts.notifyUrl as unknown as string[] | undefined) ?? [],
           notifyOn: opts.notifyOn as "always" | "failure",
         });
-        const allFailed = report.summary.ok === 0;
-        const warned =
-          report.summary.warnings > 0 ? (opts.warningsExit as number | undefined) : undefined;
-        return {
-          data: report,
-          text: render.renderBackup(report),
-          exitCode: report.ok ? (warned ?? EXIT.ok) : allFailed ? EXIT.failure : EXIT.partial,
-        };
+        return { data: report, text: render.renderBackup(report), exitCode: report.exitCode };
       }),
     );
 
@@ -219,15 +225,16 @@ export function buildProgram(): Command {
       positiveInt,
     )
     .option("--dry-run", "print what would be removed, change nothing")
+    .addOption(metricsOption())
     .action(
       act(program, async (ctx, [domain, o]) => {
-        const opts = o as { backupDir?: string; keepChains: number; dryRun?: boolean };
+        const opts = o as RepoChangeOptions & { keepChains: number };
         const report = await rotate(ctx, {
           domain: domain as string,
           backupDir: backupDir(opts.backupDir),
           keepChains: opts.keepChains,
           dryRun: Boolean(opts.dryRun),
-        });
+        }).finally(() => refreshAfter(ctx, domain as string, opts));
         return { data: report, text: render.renderRotate(report) };
       }),
     );
@@ -245,6 +252,7 @@ export function buildProgram(): Command {
     .addOption(keepOption("weekly", "the newest point of each of the last N ISO weeks"))
     .addOption(keepOption("monthly", "the newest point of each of the last N months"))
     .option("--dry-run", "print what would be kept, merged and removed, change nothing")
+    .addOption(metricsOption())
     .action(
       act(program, async (ctx, [domain, o]) => {
         const opts = o as Record<string, number | string | boolean | undefined>;
@@ -259,7 +267,7 @@ export function buildProgram(): Command {
             monthly: opts.keepMonthly as number,
           },
           dryRun: Boolean(opts.dryRun),
-        });
+        }).finally(() => refreshAfter(ctx, domain as string, opts as RepoChangeOptions));
         return { data: report, text: render.renderPrune(report) };
       }),
     );
@@ -358,6 +366,18 @@ export function buildProgram(): Command {
   return program;
 }
 
+const metricsOption = () =>
+  new Option("--metrics-file <path>", "refresh the domain's repository figures in this textfile");
+
+/**
+ * prune and rotate change what status.json and the metrics say about the repository (points,
+ * chains, newest point, chain depth): refreshed afterwards, also after a failure half-way.
+ */
+async function refreshAfter(ctx: Context, domain: string, opts: RepoChangeOptions): Promise<void> {
+  if (opts.dryRun) return;
+  await refreshFigures(ctx, backupDir(opts.backupDir), domain, opts.metricsFile);
+}
+
 function backupDir(value: string | undefined): string {
   const dir = value ?? process.env.VIRTSNAP_BACKUP_DIR;
   if (!dir) throw new UsageError("no backup directory: give -b DIR or set VIRTSNAP_BACKUP_DIR");
@@ -417,7 +437,8 @@ function act(program: Command, action: Action) {
       else if (output.text !== null && !global.quiet) process.stdout.write(`${output.text}\n`);
       process.exitCode = output.exitCode ?? EXIT.ok;
     } catch (error) {
-      reportError(log, error, Boolean(global.json));
+      const command = (args.at(-1) as Command).name();
+      reportError(log, error, { json: Boolean(global.json), command, uri });
     } finally {
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     }
@@ -435,14 +456,28 @@ function clock(env: NodeJS.ProcessEnv): () => Date {
   return () => new Date(Date.now() + offset);
 }
 
-function reportError(log: Log, error: unknown, json: boolean): void {
-  const exitCode = exitCodeFor(error);
-  const message = error instanceof Error ? error.message : String(error);
-  if (isExpected(error)) log.error(message.split("\n")[0] ?? message);
-  else
+function reportError(
+  log: Log,
+  error: unknown,
+  { json, command, uri }: { json: boolean; command: string; uri: string },
+): void {
+  const why = explain(error, { uri, uid: process.getuid?.() });
+  if (why.bug)
     log.error(
-      `internal error (a bug in virtsnap): ${error instanceof Error ? error.stack : message}`,
+      `internal error (a bug in virtsnap): ${error instanceof Error ? error.stack : why.message}`,
     );
-  if (json) process.stdout.write(`${JSON.stringify({ error: message, exitCode })}\n`);
-  process.exitCode = exitCode;
+  else log.error(why.message);
+  // Node's own I/O errors are told in one line; with -v their stack too, for a bug report.
+  if (!why.bug && !isExpected(error) && error instanceof Error) log.debug(`${error.stack}`);
+  if (json) printJson(errorDocument(command, why.message, why.exitCode));
+  process.exitCode = why.exitCode;
+}
+
+function printJson(data: unknown): void {
+  process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+}
+
+/** Commander's message without its "error: " tag, first line only. */
+function oneLine(error: CommanderError): string {
+  return (error.message.split("\n")[0] ?? "").replace(/^error:\s*/, "");
 }

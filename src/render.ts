@@ -33,7 +33,9 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
-export function renderBackup(report: BackupReport): string {
+/** null when the run's one error line on stderr says it all (one domain, or the run as a whole). */
+export function renderBackup(report: BackupReport): string | null {
+  if (report.error !== null || (report.domains.length === 1 && !report.ok)) return null;
   const lines = report.domains.flatMap((r) => [
     domainLine(r),
     ...r.warnings.map((w) => `${r.domain}: WARNING: ${w}`),

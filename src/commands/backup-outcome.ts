@@ -1,10 +1,10 @@
 import path from "node:path";
 import type { Context } from "../context.js";
 import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
-import { chainDepth, latestPoint, readCatalog } from "../repo/catalog.js";
 import { exists, writeFileAtomic } from "../repo/files.js";
 import { domainDir, STATUS_FILE } from "../repo/paths.js";
 import type { BackupReport, DomainResult } from "./backup.js";
+import { repoState, statusFigures, usableName } from "./repo-figures.js";
 
 // What a backup run tells the world besides its output: notification bodies, status files, metrics.
 
@@ -16,23 +16,25 @@ export function excerpt(report: BackupReport): string {
       : `${r.domain}: ${r.status} ${r.point ?? ""} (${r.level ?? "-"}, ${r.bytes ?? 0} bytes, ${r.seconds.toFixed(1)} s)`,
     ...r.warnings.map((w) => `${r.domain}: warning: ${w}`),
   ]);
-  return `${lines.join("\n")}\n`;
+  const run = report.error === null ? [] : [`virtsnap backup failed: ${report.error}`];
+  return `${[...run, ...lines].join("\n")}\n`;
 }
 
 /**
  * DIR/<domain>/status.json after every run, for Check_MK-style local checks: the last run's
- * result, duration, bytes and chain depth. Only where the domain has a folder already (a mistyped
- * name creates nothing), and never a reason to fail the run.
+ * result, duration, bytes, and the repository's figures. Only where the domain has a folder
+ * already (a mistyped name creates nothing), and never a reason to fail the run.
  */
 export async function writeStatus(
   ctx: Context,
   backupDir: string,
   result: DomainResult,
 ): Promise<void> {
+  // A run refused for a name like "../x" must not write outside the backup dir either.
+  if (!backupDir || !usableName(result.domain)) return;
   const dir = path.resolve(domainDir(backupDir, result.domain));
   if (!(await exists(dir))) return;
   try {
-    const catalog = await readCatalog(dir);
     const status = {
       domain: result.domain,
       lastRun: ctx.now().toISOString(),
@@ -40,8 +42,7 @@ export async function writeStatus(
       seconds: result.seconds,
       bytes: result.bytes ?? 0,
       point: result.point ?? null,
-      lastPoint: (catalog && latestPoint(catalog)?.id) ?? null,
-      chainDepth: catalog ? chainDepth(catalog) : 0,
+      ...statusFigures(await repoState(backupDir, result.domain)),
       warnings: result.warnings,
       error: result.error ?? null,
     };
@@ -51,7 +52,10 @@ export async function writeStatus(
   }
 }
 
-/** --metrics-file: this run's figures per domain, with the catalog's for what persists across runs. */
+/**
+ * --metrics-file: this run's figures per domain, with the catalog's for what persists across
+ * runs (kept as they were when the catalog cannot be read).
+ */
 export async function updateMetrics(
   ctx: Context,
   file: string,
@@ -60,22 +64,19 @@ export async function updateMetrics(
 ): Promise<void> {
   const metrics: DomainMetrics[] = [];
   for (const r of results) {
-    const catalog = await readCatalog(path.resolve(domainDir(backupDir, r.domain))).catch(
-      () => undefined,
-    );
-    const newest = catalog && latestPoint(catalog);
-    metrics.push({
-      domain: r.domain,
+    const state = await repoState(backupDir, r.domain);
+    const run = {
       lastRun: Math.round(ctx.now().getTime() / 1000),
       lastRunSuccess: r.status === "ok",
       lastRunSeconds: r.seconds,
       lastRunBytes: r.bytes ?? 0,
-      lastSuccess: newest ? Math.round(Date.parse(newest.time) / 1000) : undefined,
-      points: catalog?.points.length ?? 0,
-      chains: catalog?.chains.length ?? 0,
-      chainDepth: catalog ? chainDepth(catalog) : 0,
       warnings: r.warnings.length,
-    });
+    };
+    if (!state) metrics.push({ domain: r.domain, run });
+    else {
+      const { lastPoint: _, ...repo } = state;
+      metrics.push({ domain: r.domain, run, repo });
+    }
   }
   try {
     await writeMetricsFile(file, metrics);

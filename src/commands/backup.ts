@@ -3,8 +3,9 @@ import path from "node:path";
 import { cbtBackup } from "../cbt/capture.js";
 import { planCbt } from "../cbt/plan.js";
 import type { Context } from "../context.js";
-import { describeIoError, OperationError, UsageError } from "../errors.js";
+import { describeIoError, EXIT, OperationError, UsageError } from "../errors.js";
 import { createRunner } from "../exec.js";
+import { explain } from "../failure.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import type { DiskFilter, Skipped } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
@@ -17,7 +18,6 @@ import { NO_PROGRESS } from "../progress.js";
 import { probeCompression } from "../qemu/compression.js";
 import { overlaysOf } from "../qemu/live-chain.js";
 import { emptyCatalog, readCatalog, withRepoId } from "../repo/catalog.js";
-import { exists } from "../repo/files.js";
 import { domainDir } from "../repo/paths.js";
 import { snapshotBackup } from "../snapshot/capture.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
@@ -40,6 +40,7 @@ import {
   resolveMode,
   snapshotPlan,
 } from "./backup-plan.js";
+import { buildReport, failedDomain, type Outcome, runExitCode } from "./backup-report.js";
 import { pendingJournals, repairDomain } from "./repair.js";
 
 export type ModeOption = "auto" | "snapshot" | "cbt";
@@ -65,6 +66,8 @@ export interface BackupOptions {
   memoryState: boolean;
   /** Prometheus textfile to update with this run's figures. */
   metricsFile: string | undefined;
+  /** The exit code of a run that succeeded with warnings (--warnings-exit). */
+  warningsExit?: number | undefined;
   /** healthchecks.io-style ping URLs, and when to ping them. */
   notifyUrls: string[];
   notifyOn: NotifyOn;
@@ -92,8 +95,12 @@ export interface DomainResult {
 
 export interface BackupReport {
   ok: boolean;
-  /** What the run found the host can do (probed once). */
-  host: HostFacts;
+  /** The process's exit code for this run. */
+  exitCode: number;
+  /** Why the run as a whole failed before any domain's own work; null otherwise. */
+  error: string | null;
+  /** What the run found the host can do (probed once); null if it never got that far. */
+  host: HostFacts | null;
   domains: DomainResult[];
   summary: {
     total: number;
@@ -105,57 +112,72 @@ export interface BackupReport {
 }
 
 export async function backup(ctx: Context, options: BackupOptions): Promise<BackupReport> {
-  checkOptions(options);
-  const notifier = createNotifier(
-    options.dryRun ? [] : options.notifyUrls,
-    options.notifyOn,
-    ctx.log,
-  );
+  // A bad URL is refused by checkOptions below; the good ones still hear of that failure.
+  const urls = options.dryRun ? [] : options.notifyUrls.filter((url) => !checkNotifyUrl(url));
+  const notifier = createNotifier(urls, options.notifyOn, ctx.log);
   await notifier.start();
-  try {
-    const report = await backupAll(ctx, options);
-    await notifier.finish(report.ok, excerpt(report));
-    return report;
-  } catch (error) {
-    await notifier.finish(false, `virtsnap backup failed: ${(error as Error).message}`);
-    throw error;
-  }
+  const started = ctx.now().getTime();
+  // The domains the run is about, as soon as they are known (--all: once listed).
+  const known = { names: [...new Set(options.domains)] };
+  const report = await backupAll(ctx, options, known).catch((error: unknown) =>
+    failedRun(ctx, options, known.names, error, (ctx.now().getTime() - started) / 1000),
+  );
+  await notifier.finish(report.ok, excerpt(report));
+  return report;
 }
 
-async function backupAll(ctx: Context, options: BackupOptions): Promise<BackupReport> {
+async function backupAll(
+  ctx: Context,
+  options: BackupOptions,
+  known: { names: string[] },
+): Promise<BackupReport> {
+  checkOptions(options);
   const names = await domainNames(ctx, options);
+  known.names = names;
   const transfer = await transferFor(ctx, options);
   const host = await probeHost(ctx);
   // Several domains at once would fight over one progress bar.
   const runCtx = options.parallel > 1 ? { ...ctx, progress: NO_PROGRESS } : ctx;
-  const results = await inParallel(names, options.parallel, (name) =>
+  const outcomes = await inParallel(names, options.parallel, (name) =>
     backupOne(runCtx, name, options, { transfer, host }, names.length === 1),
   );
+  const results = outcomes.map((o) => o.result);
   if (options.metricsFile && !options.dryRun)
     await updateMetrics(ctx, options.metricsFile, options.backupDir, results);
-  const failed = results.filter((r) => r.status === "failed").map((r) => r.domain);
-  return {
-    ok: failed.length === 0,
-    host,
-    domains: results,
-    summary: {
-      total: results.length,
-      ok: results.length - failed.length,
-      failed: failed.length,
-      failedDomains: failed,
-      warnings: results.reduce((n, r) => n + r.warnings.length, 0),
-    },
-  };
+  return buildReport(outcomes, host, runExitCode(outcomes, options.warningsExit), null);
 }
 
-/** One domain of the run, with its own log file; in a fleet its failure is a result, not an error. */
+/**
+ * A run that failed before any domain's own work (bad options, libvirt unreachable, -b not a
+ * folder) still tells monitoring: every named domain failed, in status.json and the metrics.
+ */
+async function failedRun(
+  ctx: Context,
+  options: BackupOptions,
+  names: string[],
+  error: unknown,
+  seconds: number,
+): Promise<BackupReport> {
+  const why = explain(error, { uri: ctx.uri, uid: process.getuid?.() });
+  ctx.log.error(why.bug ? bugReport(error) : why.message);
+  const results = names.map((d) => failedDomain(d, why.message, seconds));
+  if (!options.dryRun) {
+    for (const result of results) await writeStatus(ctx, options.backupDir, result);
+    if (options.metricsFile)
+      await updateMetrics(ctx, options.metricsFile, options.backupDir, results);
+  }
+  const outcomes = results.map((result) => ({ result, exitCode: why.exitCode }));
+  return buildReport(outcomes, null, why.exitCode, why.message);
+}
+
+/** One domain of the run, with its own log file; its failure is a result, not an error. */
 async function backupOne(
   ctx: Context,
   name: string,
   options: BackupOptions,
   setup: RunSetup,
   alone: boolean,
-): Promise<DomainResult> {
+): Promise<Outcome> {
   const started = ctx.now().getTime();
   const runLog = new RunLog(ctx.log, ctx.now);
   const domainCtx = { ...ctx, log: runLog.log, run: createRunner(runLog.log) };
@@ -164,31 +186,27 @@ async function backupOne(
     const result = await backupDomain(domainCtx, name, options, setup, started, runLog);
     const done = { ...result, ...logFile(), warnings: [...runLog.log.warnings] };
     if (!options.dryRun) await writeStatus(domainCtx, options.backupDir, done);
-    return done;
+    return { result: done, exitCode: EXIT.ok };
   } catch (error) {
     const seconds = (ctx.now().getTime() - started) / 1000;
-    const message = (error as Error).message;
+    const why = explain(error, { uri: ctx.uri, uid: process.getuid?.() });
     const failed: DomainResult = {
-      domain: name,
-      status: "failed",
-      seconds,
-      skipped: [],
-      error: message,
+      ...failedDomain(name, why.message, seconds),
       ...logFile(),
       warnings: [...runLog.log.warnings],
     };
     if (!options.dryRun) await writeStatus(domainCtx, options.backupDir, failed);
-    // One domain alone: its error is the run's error (and exit code), printed by the CLI; in a
-    // fleet, the others go on. The run's log file gets the reason either way.
-    if (alone) {
-      runLog.fileOnly("error", message);
-      throw error;
-    }
-    runLog.log.error(`${name}: ${message}`);
-    return failed;
+    // One domain alone: its error is the run's error line; in a fleet each line names its domain.
+    const line = why.bug ? bugReport(error) : why.message;
+    runLog.log.error(alone ? line : `${name}: ${line}`);
+    return { result: failed, exitCode: why.exitCode };
   } finally {
     await runLog.close();
   }
+}
+
+function bugReport(error: unknown): string {
+  return `internal error (a bug in virtsnap): ${error instanceof Error ? error.stack : String(error)}`;
 }
 
 /** --compress uses zstd where this qemu-img can write it, else zlib. */
@@ -221,6 +239,8 @@ function checkOptions(options: BackupOptions): void {
     );
   if (options.memoryState && options.quiesce === "required")
     throw new UsageError("--memory-state saves RAM and disks together; leave out --quiesce");
+  if (!options.backupDir)
+    throw new UsageError("no backup directory: give -b DIR or set VIRTSNAP_BACKUP_DIR");
   for (const url of options.notifyUrls) {
     const problem = checkNotifyUrl(url);
     if (problem) throw new UsageError(problem);
@@ -422,7 +442,10 @@ async function leaveSnapshotOverlays(ctx: Context, domain: Domain, chains: Chain
  * the domain folders below it, which cbt's push-mode jobs need (see cbt/qemu-access.ts).
  */
 async function ensureBackupRoot(backupDir: string): Promise<void> {
-  if (await exists(backupDir)) return;
+  const stat = await fs.stat(backupDir).catch(() => undefined);
+  if (stat && !stat.isDirectory())
+    throw new UsageError(`backup dir ${backupDir} is a file, not a folder: give -b a folder`);
+  if (stat) return;
   try {
     await fs.mkdir(backupDir, { recursive: true, mode: 0o711 });
   } catch (error) {

@@ -25,8 +25,10 @@ export async function list(log: Log, options: ListOptions): Promise<DomainPoints
   let entries: string[];
   try {
     entries = (await fs.readdir(options.backupDir)).sort();
-  } catch {
-    throw new UsageError(`backup dir ${options.backupDir} does not exist or cannot be read`);
+  } catch (error) {
+    // A file or a folder the user may not read is told as such (failure.ts), not as missing.
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    throw new UsageError(`backup dir ${options.backupDir} does not exist`);
   }
   const result: DomainPoints[] = [];
   for (const name of entries) {

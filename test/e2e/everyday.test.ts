@@ -111,6 +111,7 @@ describe("everyday operation", () => {
         `VIRTSNAP_BACKUP_DIR=${dir}`,
         `VIRTSNAP_DOMAINS=${vm.name}`,
         "VIRTSNAP_KEEP=--keep-last 2",
+        `VIRTSNAP_METRICS=${path.join(work, "nightly.prom")}`,
         `VIRTSNAP_TEST_NOW=${day}T01:30:00Z`,
         "bash",
         script,
@@ -121,6 +122,12 @@ describe("everyday operation", () => {
     assert.deepEqual(
       points.map((p) => p.id),
       ["20260502T013000Z", "20260503T013000Z"],
+    );
+    const prom = await fs.readFile(path.join(work, "nightly.prom"), "utf8");
+    assert.match(
+      prom,
+      new RegExp(`^virtsnap_points\\{domain="${vm.name}"\\} 2$`, "m"),
+      "after the prune",
     );
     const book = new PointBook(vm, dir, await fs.mkdtemp(path.join(work, "nightly-")));
     // The book learns the guest's content only for points it saw: the newest one.

@@ -5,15 +5,19 @@ import { blockJobFraction, qemuImgFraction, terminalProgress } from "../../src/p
 
 const figures = (domain: string, ok: boolean): DomainMetrics => ({
   domain,
-  lastRun: 1_700_000_000,
-  lastRunSuccess: ok,
-  lastRunSeconds: 12.5,
-  lastRunBytes: 1024,
-  lastSuccess: ok ? 1_700_000_000 : undefined,
-  points: 3,
-  chains: 1,
-  chainDepth: 3,
-  warnings: 0,
+  run: {
+    lastRun: 1_700_000_000,
+    lastRunSuccess: ok,
+    lastRunSeconds: 12.5,
+    lastRunBytes: 1024,
+    warnings: 0,
+  },
+  repo: {
+    lastSuccess: ok ? 1_700_000_000 : undefined,
+    points: 3,
+    chains: 1,
+    chainDepth: 3,
+  },
 });
 
 describe("metrics textfile", () => {
@@ -37,6 +41,28 @@ describe("metrics textfile", () => {
       "no last success time for a failed first run",
     );
     assert.equal(second.match(/^# TYPE virtsnap_points gauge$/gm)?.length, 1);
+  });
+
+  it("a refresh of the repository's figures keeps the last run's lines", () => {
+    const first = renderMetrics("", [figures("web", true), figures("db", true)]);
+    const repo = { lastSuccess: 1_700_000_500, points: 1, chains: 1, chainDepth: 1 };
+    const pruned = renderMetrics(first, [{ domain: "web", repo }]);
+    assert.match(pruned, /^virtsnap_points\{domain="web"\} 1$/m);
+    assert.match(pruned, /^virtsnap_chain_depth\{domain="web"\} 1$/m);
+    assert.match(pruned, /^virtsnap_last_success_timestamp_seconds\{domain="web"\} 1700000500$/m);
+    assert.match(pruned, /^virtsnap_last_run_duration_seconds\{domain="web"\} 12.5$/m);
+    assert.match(pruned, /^virtsnap_last_run_success\{domain="web"\} 1$/m);
+    assert.match(pruned, /^virtsnap_points\{domain="db"\} 3$/m);
+    assert.equal(pruned.match(/domain="web"/g)?.length, 9);
+  });
+
+  it("a failed run that could not read the catalog keeps the repository's lines", () => {
+    const first = renderMetrics("", [figures("web", true)]);
+    const { run } = figures("web", false);
+    const failed = renderMetrics(first, [{ domain: "web", ...(run ? { run } : {}) }]);
+    assert.match(failed, /^virtsnap_last_run_success\{domain="web"\} 0$/m);
+    assert.match(failed, /^virtsnap_points\{domain="web"\} 3$/m);
+    assert.match(failed, /^virtsnap_last_success_timestamp_seconds\{domain="web"\} 1700000000$/m);
   });
 
   it("escapes label values", () => {
