@@ -1,3 +1,4 @@
+import os from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { backup } from "./commands/backup.js";
 import { consolidate } from "./commands/consolidate.js";
@@ -393,8 +394,11 @@ function act(program: Command, action: Action) {
     });
     const uri = global.connect ?? process.env.LIBVIRT_DEFAULT_URI ?? "qemu:///system";
     const abort = new AbortController();
-    const onSignal = (signal: string) => {
-      log.error(`${signal}: stopping; cleaning up first`);
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      // The clean-up is not cancellable: a second Ctrl-C only says what is going on.
+      log.error(`${signal}: stopping; ${stoppedBy ? "still " : ""}cleaning up first`);
+      stoppedBy ??= signal;
       abort.abort();
     };
     process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
@@ -418,6 +422,8 @@ function act(program: Command, action: Action) {
       reportError(log, error, Boolean(global.json));
     } finally {
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+      // As a shell reports a program killed by the signal (128 + its number), after the clean-up.
+      if (stoppedBy) process.exitCode = 128 + (os.constants.signals[stoppedBy] ?? 0);
     }
   };
 }

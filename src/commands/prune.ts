@@ -45,9 +45,7 @@ export interface PruneReport {
 export async function prune(ctx: Context, options: PruneOptions): Promise<PruneReport> {
   checkPolicy(options.policy);
   checkDomainName(options.domain);
-  const release = options.dryRun
-    ? async () => {}
-    : await lockDomain(ctx.lockDir, ctx.uri, options.domain, "prune", ctx.log);
+  const release = options.dryRun ? async () => {} : await lockDomain(ctx, options.domain, "prune");
   try {
     const repo = await existingRepo(options.backupDir, options.domain);
     const repoDir = repo.dir;

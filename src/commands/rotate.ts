@@ -28,9 +28,7 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
     throw new UsageError("--keep-chains must be a whole number of at least 1");
   }
   checkDomainName(options.domain);
-  const release = options.dryRun
-    ? async () => {}
-    : await lockDomain(ctx.lockDir, ctx.uri, options.domain, "rotate", ctx.log);
+  const release = options.dryRun ? async () => {} : await lockDomain(ctx, options.domain, "rotate");
   try {
     const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
     const chains = catalog.chains.map((c) => c.id);

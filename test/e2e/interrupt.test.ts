@@ -1,0 +1,95 @@
+/**
+ * Ctrl-C and SIGTERM during a snapshot-mode copy: the run merges its overlay back, then exits as a
+ * program killed by that signal would be reported (130, 143). The signal goes to the whole process
+ * group, as a terminal sends Ctrl-C, so virsh and qemu-img get it too.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { LabDomain, tempDir } from "../lab/lab.js";
+import { listPoints, PointBook } from "../lab/points.js";
+
+const BIN = fileURLToPath(new URL("../../../bin/virtsnap.js", import.meta.url));
+
+/** Starts a backup in a process group of its own and signals the group once the copy runs. */
+async function interruptedBackup(book: PointBook, signal: NodeJS.Signals) {
+  const args = ["backup", book.vm.name, "-b", book.backupDir, "--mode", "snapshot"];
+  // A full at 1 MiB/s of 24 MiB of data: the copy runs for many seconds.
+  const child = execa(process.execPath, [BIN, ...args, "--level", "full", "--bandwidth", "1"], {
+    reject: false,
+    detached: true,
+    stdin: "ignore",
+  });
+  let stderr = "";
+  let signalled = false;
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (!signalled && /copying all data/.test(stderr)) {
+      signalled = true;
+      // A moment into the copy, so that qemu-img is surely running.
+      setTimeout(() => process.kill(-(child.pid as number), signal), 1500);
+    }
+  });
+  const result = await child;
+  assert.ok(signalled, `the copy never started: ${stderr}`);
+  return result;
+}
+
+describe("interrupted by a signal", () => {
+  let vm: LabDomain;
+  let work: string;
+  let book: PointBook;
+
+  before(async () => {
+    work = await tempDir("virtsnap-signal-");
+    vm = await LabDomain.create({ disks: [{ target: "vda", format: "qcow2", sizeMiB: 64 }] });
+    book = new PointBook(vm, path.join(work, "backups"), work);
+    await vm.write("vda", 0x11, 0, 24);
+    await book.backup("--mode", "snapshot");
+  });
+
+  after(async () => {
+    await vm?.destroy();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    it(`${signal} during the copy: clean-up first, exit ${code}, no point, the next backup is fine`, async () => {
+      const before = await listPoints(book.backupDir, vm.name);
+      const chainBefore = await vm.chain("vda");
+      await vm.write("vda", 0x20 + code, 30, 2);
+      const started = Date.now();
+      const r = await interruptedBackup(book, signal);
+      assert.equal(r.exitCode, code, r.stderr);
+      assert.match(r.stderr, new RegExp(`${signal}: stopping; cleaning up first`));
+      assert.ok(Date.now() - started < 20_000, "the copy was stopped, not finished");
+      // Snapshot mode keeps one overlay on the own image between runs; the new one is merged away.
+      assert.deepEqual(await vm.chain("vda"), chainBefore, "the live chain is as before");
+      assert.equal(chainBefore.at(-1), vm.disks[0]?.path);
+      assert.deepEqual((await vm.overlayFiles()).sort(), chainBefore.slice(0, -1).sort());
+      assert.equal(await vm.state(), "running");
+      const points = await listPoints(book.backupDir, vm.name);
+      assert.deepEqual(
+        points.map((p) => p.id),
+        before.map((p) => p.id),
+        "no new point",
+      );
+      const files = await fs.readdir(book.backupDir, { recursive: true });
+      assert.deepEqual(
+        files.filter((f) => f.endsWith(".partial")),
+        [],
+      );
+
+      const next = await book.backup("--mode", "snapshot");
+      assert.equal(next.level, "inc");
+      assert.equal(next.parent, before.at(-1)?.id);
+      await book.assertRestores(next);
+    });
+  }
+});
