@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { LabDomain, sh, tempDir, uniqueName, virtsnap } from "../lab/lab.js";
+import { LabDomain, removeDomain, tempDir, uniqueName, virtsnap } from "../lab/lab.js";
 import { type ListedPoint, listPoints, PointBook } from "../lab/points.js";
 
 interface RotateJson {
@@ -58,8 +58,7 @@ describe("rotate and prune --dry-run", () => {
   });
 
   after(async () => {
-    await sh("virsh", ["destroy", "--domain", instant]);
-    await sh("virsh", ["undefine", "--domain", instant]);
+    await removeDomain(instant);
     await vm?.destroy();
     await fs.rm(work, { recursive: true, force: true });
   });
@@ -150,8 +149,7 @@ describe("rotate and prune --dry-run", () => {
       assert.match(refused.stderr, new RegExp(`domain '${instant}' disk vda reads from`));
     }
     assert.deepEqual(await snapshotOf(dir()), before);
-    await sh("virsh", ["destroy", "--domain", instant]);
-    await sh("virsh", ["undefine", "--domain", instant]);
+    assert.equal(await removeDomain(instant), undefined);
     assert.equal((await prune("2")).exitCode, 0);
   });
 
