@@ -397,7 +397,9 @@ function act(program: Command, action: Action) {
     let stoppedBy: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
       // The clean-up is not cancellable: a second Ctrl-C only says what is going on.
-      log.error(`${signal}: stopping; ${stoppedBy ? "still " : ""}cleaning up first`);
+      log.error(
+        `${signal}: ${stoppedBy ? "still cleaning up; virtsnap exits when that is done" : "stopping; cleaning up first"}`,
+      );
       stoppedBy ??= signal;
       abort.abort();
     };

@@ -9,33 +9,42 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { LabDomain, tempDir } from "../lab/lab.js";
+import { LabDomain, must, tempDir } from "../lab/lab.js";
 import { listPoints, PointBook } from "../lab/points.js";
 
 const BIN = fileURLToPath(new URL("../../../bin/virtsnap.js", import.meta.url));
 
-/** Starts a backup in a process group of its own and signals the group once the copy runs. */
-async function interruptedBackup(book: PointBook, signal: NodeJS.Signals) {
-  const args = ["backup", book.vm.name, "-b", book.backupDir, "--mode", "snapshot"];
-  // A full at 1 MiB/s of 24 MiB of data: the copy runs for many seconds.
-  const child = execa(process.execPath, [BIN, ...args, "--level", "full", "--bandwidth", "1"], {
-    reject: false,
-    detached: true,
-    stdin: "ignore",
-  });
+/**
+ * Starts a backup in a process group of its own and signals the group `delayMs` after its stderr
+ * first matches `when` (the copy or the job has begun).
+ */
+async function interruptedBackup(
+  book: PointBook,
+  extra: string[],
+  when: RegExp,
+  signal: NodeJS.Signals,
+  delayMs: number,
+) {
+  const args = [BIN, "backup", book.vm.name, "-b", book.backupDir, ...extra];
+  const child = execa(process.execPath, args, { reject: false, detached: true, stdin: "ignore" });
   let stderr = "";
   let signalled = false;
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
-    if (!signalled && /copying all data/.test(stderr)) {
+    if (!signalled && when.test(stderr)) {
       signalled = true;
-      // A moment into the copy, so that qemu-img is surely running.
-      setTimeout(() => process.kill(-(child.pid as number), signal), 1500);
+      setTimeout(() => process.kill(-(child.pid as number), signal), delayMs);
     }
   });
   const result = await child;
   assert.ok(signalled, `the copy never started: ${stderr}`);
   return result;
+}
+
+async function checkpoints(name: string): Promise<string[]> {
+  return (await must("virsh", ["checkpoint-list", "--domain", name, "--name"]))
+    .split("\n")
+    .filter(Boolean);
 }
 
 describe("interrupted by a signal", () => {
@@ -65,7 +74,14 @@ describe("interrupted by a signal", () => {
       const chainBefore = await vm.chain("vda");
       await vm.write("vda", 0x20 + code, 30, 2);
       const started = Date.now();
-      const r = await interruptedBackup(book, signal);
+      // A full at 1 MiB/s of 24 MiB of data runs for many seconds: signalled 1.5 s into the copy.
+      const r = await interruptedBackup(
+        book,
+        ["--mode", "snapshot", "--level", "full", "--bandwidth", "1"],
+        /copying all data/,
+        signal,
+        1500,
+      );
       assert.equal(r.exitCode, code, r.stderr);
       assert.match(r.stderr, new RegExp(`${signal}: stopping; cleaning up first`));
       assert.ok(Date.now() - started < 20_000, "the copy was stopped, not finished");
@@ -92,4 +108,44 @@ describe("interrupted by a signal", () => {
       await book.assertRestores(next);
     });
   }
+});
+
+describe("interrupted by Ctrl-C during a cbt backup job", () => {
+  let vm: LabDomain;
+  let work: string;
+
+  before(async () => {
+    work = await tempDir("virtsnap-signal-cbt-");
+    vm = await LabDomain.create({ disks: [{ target: "vda", format: "qcow2", sizeMiB: 1024 }] });
+  });
+
+  after(async () => {
+    await vm?.destroy();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it("SIGINT while the job runs: the job is aborted, its checkpoint deleted, exit 130; then an inc", async () => {
+    const book = new PointBook(vm, path.join(work, "backups"), work);
+    await vm.write("vda", 0x41, 0, 4);
+    const first = await book.backup("--mode", "cbt");
+    for (let i = 0; i < 8; i++) await vm.write("vda", 0x50 + i, 64 + 64 * i, 64);
+    const r = await interruptedBackup(book, ["--mode", "cbt"], /cbt inc backup/, "SIGINT", 300);
+    assert.equal(r.exitCode, 130, r.stderr);
+    assert.match(r.stderr, /SIGINT: stopping; cleaning up first/);
+    assert.deepEqual(
+      (await listPoints(book.backupDir, vm.name)).map((p) => p.id),
+      [first.id],
+      "no new point",
+    );
+    assert.deepEqual(await checkpoints(vm.name), [`virtsnap-${first.id}`]);
+    const files = await fs.readdir(book.backupDir, { recursive: true });
+    assert.deepEqual(
+      files.filter((f) => f.endsWith(".partial")),
+      [],
+    );
+    assert.equal(await vm.state(), "running");
+    const next = await book.backup("--mode", "cbt");
+    assert.equal(next.level, "inc");
+    await book.assertRestores(next);
+  });
 });

@@ -298,8 +298,9 @@ export class LabDomain {
 
 /**
  * Ends and undefines a domain; returns why it is still defined, if it is. On a busy host QEMU may
- * take longer to die than `virsh destroy` waits, and an undefine of a domain that still runs only
- * makes it transient: so both are tried again until the domain is gone.
+ * take longer to die than `virsh destroy` waits (an undefine of a domain that still runs only
+ * makes it transient), and any virsh call may fail to reach libvirtd: so both are tried again
+ * until libvirt itself says the domain does not exist. A failed `dominfo` is not proof of that.
  */
 export async function removeDomain(name: string): Promise<string | undefined> {
   let reason = "";
@@ -313,8 +314,10 @@ export async function removeDomain(name: string): Promise<string | undefined> {
       "--snapshots-metadata",
       "--nvram",
     ]);
-    if ((await sh("virsh", ["dominfo", "--domain", name])).exitCode !== 0) return undefined;
-    reason = `${destroy.stderr.trim()} ${undefine.stderr.trim()}`.trim();
+    const info = await sh("virsh", ["dominfo", "--domain", name]);
+    if (info.exitCode !== 0 && /failed to get domain|Domain not found/i.test(info.stderr))
+      return undefined;
+    reason = `${destroy.stderr.trim()} ${undefine.stderr.trim()} ${info.stderr.trim()}`.trim();
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
   return reason || "virsh undefine said nothing";
