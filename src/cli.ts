@@ -1,3 +1,4 @@
+import os from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { backup } from "./commands/backup.js";
 import { consolidate } from "./commands/consolidate.js";
@@ -415,8 +416,13 @@ function act(program: Command, action: Action) {
     });
     const uri = global.connect ?? process.env.LIBVIRT_DEFAULT_URI ?? "qemu:///system";
     const abort = new AbortController();
-    const onSignal = (signal: string) => {
-      log.error(`${signal}: stopping; cleaning up first`);
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      // The clean-up is not cancellable: a second Ctrl-C only says what is going on.
+      log.error(
+        `${signal}: ${stoppedBy ? "still cleaning up; virtsnap exits when that is done" : "stopping; cleaning up first"}`,
+      );
+      stoppedBy ??= signal;
       abort.abort();
     };
     process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
@@ -441,6 +447,8 @@ function act(program: Command, action: Action) {
       reportError(log, error, { json: Boolean(global.json), command, uri });
     } finally {
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+      // As a shell reports a program killed by the signal (128 + its number), after the clean-up.
+      if (stoppedBy) process.exitCode = 128 + (os.constants.signals[stoppedBy] ?? 0);
     }
   };
 }

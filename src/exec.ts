@@ -37,6 +37,10 @@ export function createRunner(log: Log): Run {
     log.debug(`${cmd.mutates ? "!" : "$"} ${showCmd(cmd)}`);
     const child = execa(cmd.file, cmd.args, {
       ...(options.signal ? { cancelSignal: options.signal } : {}),
+      // A process group of its own: a terminal's Ctrl-C goes to the whole foreground group, and
+      // `virsh blockcommit --wait` aborts its job on SIGINT. virtsnap decides what stops (copies,
+      // through the signal above); the clean-up's commands run to their end.
+      detached: true,
       reject: false,
       stdin: "ignore",
       env: { LC_ALL: "C" },

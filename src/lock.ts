@@ -1,21 +1,22 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import type { Stats } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import lockfile from "proper-lockfile";
+import type { Context } from "./context.js";
 import { LockedError, OperationError } from "./errors.js";
+import { describeHolder, type Holder, isAlive, parseHolder, thisProcess } from "./lock-holder.js";
 import type { Log } from "./log.js";
+import { failpoint } from "./steps.js";
 
-export interface Holder {
-  pid: number;
-  /** /proc/sys/kernel/random/boot_id: a pid from before a reboot is nobody. */
-  bootId: string;
-  host: string;
-  command: string;
-  since: string;
-}
-
+export type { Holder } from "./lock-holder.js";
 export type Release = () => Promise<void>;
+export type LockContext = Pick<Context, "lockDir" | "uri" | "log" | "env">;
+
+/** A lock that names no holder we can check (another host's, or an older virtsnap's lock folder). */
+const STALE_MS = 30_000;
+/** The holder touches its lock this often, so that such a lock shows it is still in use. */
+const HEARTBEAT_MS = 10_000;
 
 /**
  * Locks live on the host, not in the backup folder: consolidate has no backup folder, and two backup
@@ -38,16 +39,46 @@ export function hostJournalFile(lockDir: string, uri: string, domain: string): s
 }
 
 /**
- * Takes the domain's lock at once or throws LockedError naming the holder (exit 75). A lock whose
- * recorded holder is gone (killed, or from before a reboot) is stale at once, not after 30 s.
+ * Takes the domain's lock at once or throws LockedError naming the holder (exit 75). The lock is a
+ * file that holds its holder from the instant it exists (written aside, then hard-linked into
+ * place, which fails if a lock is there): so there is no moment at which a killed run leaves a lock
+ * without a holder, and a lock whose holder is gone (killed, or from before a reboot) is taken over
+ * at once. `VIRTSNAP_FAILPOINT=lock.taken` kills the process right after it took the lock.
  */
 export async function lockDomain(
-  lockDir: string,
-  uri: string,
+  ctx: LockContext,
   domain: string,
   command: string,
-  log: Log,
 ): Promise<Release> {
+  const { log } = ctx;
+  await checkLockDir(ctx.lockDir);
+  const base = lockPath(ctx.lockDir, ctx.uri, domain);
+  const file = `${base}.lock`;
+  const holder = await thisProcess(command);
+  let ours: Stats | undefined;
+  // Three tries: each lost race against another run's take-over means looking again.
+  for (let attempt = 0; attempt < 3 && !ours; attempt++) {
+    ours = await tryLink(file, holder);
+    if (!ours) await judgeExisting(file, domain, log);
+  }
+  if (!ours) throw new LockedError(`domain '${domain}' is locked by another virtsnap run`);
+  failpoint("lock.taken", ctx.env);
+  // virtsnap before 0.2 kept the holder in a file of its own; one left by a killed run is stale.
+  await fs.rm(`${base}.holder.json`, { force: true });
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    fs.utimes(file, now, now).catch(() => {});
+  }, HEARTBEAT_MS).unref();
+  const inode = ours.ino;
+  return async () => {
+    clearInterval(heartbeat);
+    // Never remove a lock that is no longer ours (taken over while this run looked dead).
+    const now = await fs.lstat(file).catch(() => undefined);
+    if (now?.ino === inode) await fs.rm(file, { force: true });
+  };
+}
+
+async function checkLockDir(lockDir: string): Promise<void> {
   await fs.mkdir(lockDir, { recursive: true, mode: 0o700 });
   // Anyone could plant a symlink where the lock's files go in a world-writable folder.
   if ((await fs.stat(lockDir)).mode & 0o002) {
@@ -55,69 +86,56 @@ export async function lockDomain(
       `lock dir ${lockDir} is world-writable; point VIRTSNAP_LOCK_DIR at a private folder`,
     );
   }
-  const file = lockPath(lockDir, uri, domain);
-  const holderFile = `${file}.holder.json`;
-  const release = await acquire(file, domain, log).catch(async (error) => {
-    if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
-    const holder = await readHolder(holderFile);
-    if (!holder || (await isAlive(holder))) {
-      throw new LockedError(`domain '${domain}' is locked by ${describe(holder)}; try again later`);
-    }
-    log.warn(`domain '${domain}': taking over the lock of ${describe(holder)}, which is gone`);
-    await fs.rm(`${file}.lock`, { recursive: true, force: true });
-    return acquire(file, domain, log);
-  });
-  const holder: Holder = {
-    pid: process.pid,
-    bootId: await bootId(),
-    host: os.hostname(),
-    command,
-    since: new Date().toISOString(),
-  };
-  await fs.rm(holderFile, { force: true });
-  await fs.writeFile(holderFile, JSON.stringify(holder), { mode: 0o600, flag: "wx" });
-  return async () => {
-    await fs.rm(holderFile, { force: true });
-    await release();
-  };
 }
 
-function acquire(file: string, domain: string, log: Log): Promise<() => Promise<void>> {
-  return lockfile.lock(file, {
-    realpath: false,
-    retries: 0,
-    // A holder killed before it could record itself: its lock is stale once the mtime is 30 s old.
-    stale: 30_000,
-    update: 10_000,
-    onCompromised: (error) => log.error(`lock for domain '${domain}' was lost: ${error.message}`),
-  });
-}
-
-async function readHolder(holderFile: string): Promise<Holder | undefined> {
+/** link(2) is atomic and never replaces: the lock appears complete, holder included, or not at all. */
+async function tryLink(file: string, holder: Holder): Promise<Stats | undefined> {
+  const aside = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.new`;
+  await fs.writeFile(aside, `${JSON.stringify(holder)}\n`, { mode: 0o600, flag: "wx" });
   try {
-    return JSON.parse(await fs.readFile(holderFile, "utf8")) as Holder;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Another host's holder cannot be checked from here: it counts as alive. */
-async function isAlive(holder: Holder): Promise<boolean> {
-  if (holder.host !== os.hostname()) return true;
-  if (holder.bootId !== (await bootId())) return false;
-  try {
-    process.kill(holder.pid, 0);
-    return true;
+    await fs.link(aside, file);
+    return await fs.lstat(file);
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return undefined;
+    throw error;
+  } finally {
+    await fs.rm(aside, { force: true });
   }
 }
 
-async function bootId(): Promise<string> {
-  return (await fs.readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "")).trim();
+/** Throws LockedError if the lock there is in use; removes it if its holder is gone. */
+async function judgeExisting(file: string, domain: string, log: Log): Promise<void> {
+  const stats = await fs.lstat(file).catch(() => undefined);
+  if (!stats) return; // released meanwhile: try again
+  const holder = stats.isFile()
+    ? parseHolder(await fs.readFile(file, "utf8").catch(() => ""))
+    : undefined;
+  const heartbeatAge = Date.now() - stats.mtimeMs;
+  const alive = holder ? await isAlive(holder) : true;
+  // A holder we cannot check (another host's, none recorded) is judged by its lock's heartbeat.
+  const unchecked = !holder || holder.host !== os.hostname();
+  if (alive && !(unchecked && heartbeatAge > STALE_MS)) {
+    throw new LockedError(
+      `domain '${domain}' is locked by ${describeHolder(holder)}; try again later`,
+    );
+  }
+  log.warn(`domain '${domain}': taking over the lock of ${describeHolder(holder)}, which is gone`);
+  await removeStale(file, stats);
 }
 
-function describe(holder: Holder | undefined): string {
-  if (!holder) return "another virtsnap run";
-  return `pid ${holder.pid} on ${holder.host} (virtsnap ${holder.command}, since ${holder.since})`;
+/**
+ * Moves the stale lock aside and deletes it. If another run took it over first and made a lock of
+ * its own in the meantime, that lock is what got moved: it is put back, and this run looks again.
+ */
+async function removeStale(file: string, stale: Stats): Promise<void> {
+  const aside = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.stale`;
+  try {
+    await fs.rename(file, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  const moved = await fs.lstat(aside);
+  if (moved.ino !== stale.ino) await fs.link(aside, file).catch(() => {});
+  await fs.rm(aside, { recursive: true, force: true });
 }

@@ -108,8 +108,19 @@ export function renderRestore(report: RestoreReport): string {
 }
 
 export function renderRotate(report: RotateReport): string {
-  const removed = report.removed.length > 0 ? report.removed.join(", ") : "none";
-  return `${report.domain}: removed chains: ${removed}; kept: ${report.kept.join(", ")}`;
+  const verb = report.dryRun ? "would remove" : "removed";
+  const lines = report.removedChains.map(
+    (c) => `${report.domain}: ${verb} chain ${c.id} (${points(c.points)}, ${size(c.bytes)})`,
+  );
+  if (lines.length === 0) lines.push(`${report.domain}: no chain to remove`);
+  lines.push(
+    `${report.domain}: ${report.dryRun ? "would keep" : "kept"} chains: ${report.kept.join(", ")}`,
+  );
+  return lines.join("\n");
+}
+
+function points(n: number): string {
+  return `${n} point${n === 1 ? "" : "s"}`;
 }
 
 export function renderConsolidate(report: ConsolidateReport): string {
@@ -156,15 +167,25 @@ export function renderVerify(report: VerifyReport): string {
 }
 
 export function renderPrune(report: PruneReport): string {
-  const verb = report.dryRun ? "would keep" : "kept";
-  const lines = report.kept.map((k) => `${verb} ${k.id} (${k.reasons.join(", ")})`);
+  const dry = report.dryRun;
+  const lines: string[] = [];
+  if (report.interruptedPrune.length > 0)
+    lines.push(
+      `${dry ? "would first finish" : "finished"} an interrupted prune of ${report.interruptedPrune.join(", ")}`,
+    );
+  lines.push(
+    ...report.kept.map((k) => `${dry ? "would keep" : "kept"} ${k.id} (${k.reasons.join(", ")})`),
+  );
   for (const m of report.merges)
     lines.push(
-      `${report.dryRun ? "would merge" : "merged"} ${m.absorbs.join(", ")} into ${m.point} (${m.how})`,
+      `${dry ? "would merge" : "merged"} ${m.absorbs.length === 1 ? "point" : "points"} ${m.absorbs.join(", ")} into ${m.point} (${m.how})`,
     );
-  const removed = report.removed.length > 0 ? report.removed.join(", ") : "none";
-  lines.push(`${report.dryRun ? "would remove" : "removed"}: ${removed}`);
-  if (!report.dryRun)
-    lines.push(`repository: ${size(report.bytesBefore)} -> ${size(report.bytesAfter)}`);
+  const removed = report.removed.length;
+  lines.push(
+    removed === 0
+      ? `${dry ? "would remove" : "removed"}: none`
+      : `${dry ? "would remove" : "removed"} ${points(removed)}: ${report.removed.join(", ")} (${size(report.removedBytes)} of files)`,
+  );
+  if (!dry) lines.push(`repository: ${size(report.bytesBefore)} -> ${size(report.bytesAfter)}`);
   return lines.join("\n");
 }

@@ -266,11 +266,11 @@ async function backupDomain(
   started: number,
   runLog: RunLog,
 ): Promise<DomainResult> {
+  // After Ctrl-C a fleet run finishes the domains under way and starts no others.
+  if (ctx.signal.aborted) throw new OperationError("not started: the run was interrupted");
   let domain = await readDomain(ctx.run, ctx.virsh, name);
   const dir = path.resolve(domainDir(options.backupDir, name));
-  const release = options.dryRun
-    ? async () => {}
-    : await lockDomain(ctx.lockDir, ctx.uri, name, "backup", ctx.log);
+  const release = options.dryRun ? async () => {} : await lockDomain(ctx, name, "backup");
   try {
     if (!options.dryRun) {
       await ensureBackupRoot(options.backupDir);

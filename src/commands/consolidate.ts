@@ -31,7 +31,7 @@ export async function consolidate(
     );
   }
   const domain = await readDomain(ctx.run, ctx.virsh, options.domain);
-  const release = await lockDomain(ctx.lockDir, ctx.uri, domain.name, "consolidate", ctx.log);
+  const release = await lockDomain(ctx, domain.name, "consolidate");
   try {
     const journal = await Journal.open(
       hostJournalFile(ctx.lockDir, ctx.uri, domain.name),

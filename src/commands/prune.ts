@@ -12,6 +12,7 @@ import { exists, fsyncDir } from "../repo/files.js";
 import { levelOfFile, pointFile } from "../repo/paths.js";
 import { describePointFile } from "../repo/point-file.js";
 import {
+  catalogAfter,
   choosePoints,
   type KeepPolicy,
   type Merge,
@@ -37,6 +38,10 @@ export interface PruneReport {
   merges: Merge[];
   bytesBefore: number;
   bytesAfter: number;
+  /** What the removed points' files hold now (a dry run's estimate of what goes). */
+  removedBytes: number;
+  /** Points of an interrupted prune that this run finished (a dry run: would finish) first. */
+  interruptedPrune: string[];
 }
 
 /**
@@ -46,22 +51,26 @@ export interface PruneReport {
 export async function prune(ctx: Context, options: PruneOptions): Promise<PruneReport> {
   checkPolicy(options.policy);
   checkDomainName(options.domain);
-  const release = options.dryRun
-    ? async () => {}
-    : await lockDomain(ctx.lockDir, ctx.uri, options.domain, "prune", ctx.log);
+  // A dry run takes the lock too: it answers as the real run would (75 while another run works).
+  const release = await lockDomain(ctx, options.domain, "prune");
   try {
     const repo = await existingRepo(options.backupDir, options.domain);
     const repoDir = repo.dir;
     let catalog = repo.catalog;
-    if (!options.dryRun) {
-      if (await finishInterruptedPrune(ctx, options.domain, repoDir))
-        catalog = (await existingRepo(options.backupDir, options.domain)).catalog;
-      await refuseIfInterrupted(path.join(repoDir, JOURNAL_FILE), options.domain);
+    const interrupted = await interruptedPrune(repoDir);
+    if (!options.dryRun && interrupted) {
+      await finishInterruptedPrune(ctx, options.domain, repoDir);
+      catalog = (await existingRepo(options.backupDir, options.domain)).catalog;
+    } else if (interrupted) {
+      ctx.log.info(`${options.domain}: would first finish an interrupted prune`);
+      catalog = catalogAfter(catalog, planPrune(catalog, idsIn(catalog, interrupted)));
     }
+    if (!options.dryRun || !interrupted)
+      await refuseIfInterrupted(path.join(repoDir, JOURNAL_FILE), options.domain);
     const decision = choosePoints(catalog, options.policy);
     const plan = planPrune(catalog, decision.remove);
     const bytesBefore = repoBytes(catalog);
-    const report = {
+    const report: PruneReport = {
       domain: options.domain,
       dryRun: options.dryRun,
       kept: [...decision.keep]
@@ -71,9 +80,16 @@ export async function prune(ctx: Context, options: PruneOptions): Promise<PruneR
       merges: plan.merges,
       bytesBefore,
       bytesAfter: bytesBefore,
+      removedBytes: repoBytes({
+        ...catalog,
+        points: catalog.points.filter((p) => plan.remove.includes(p.id)),
+      }),
+      interruptedPrune: interrupted ?? [],
     };
-    if (options.dryRun || plan.remove.length === 0) return report;
+    if (plan.remove.length === 0) return report;
+    // The same refusal in a dry run, so that it never promises what the real run will not do.
     await refuseIfReadByDomains(ctx, repoDir, "prune");
+    if (options.dryRun) return report;
     const journal = await Journal.open(
       path.join(repoDir, JOURNAL_FILE),
       { command: "prune", domain: options.domain, removed: plan.remove },
@@ -97,6 +113,17 @@ function checkPolicy(policy: KeepPolicy): void {
       "give at least one --keep-* option of 1 or more (prune never empties a repository)",
     );
   }
+}
+
+/** The points an interrupted prune was removing, if one is waiting to be finished. */
+async function interruptedPrune(repoDir: string): Promise<string[] | undefined> {
+  const record = await readJournal(path.join(repoDir, JOURNAL_FILE));
+  return record?.command === "prune" && record.removed ? record.removed : undefined;
+}
+
+/** Those of `ids` the catalog still lists. */
+function idsIn(catalog: Catalog, ids: readonly string[]): string[] {
+  return catalog.points.filter((p) => ids.includes(p.id)).map((p) => p.id);
 }
 
 /**

@@ -28,7 +28,7 @@ export interface RepairReport {
 export async function repair(ctx: Context, options: RepairOptions): Promise<RepairReport> {
   checkDomainName(options.domain);
   const domain = await readDomain(ctx.run, ctx.virsh, options.domain);
-  const release = await lockDomain(ctx.lockDir, ctx.uri, domain.name, "repair", ctx.log);
+  const release = await lockDomain(ctx, domain.name, "repair");
   try {
     const repoDir = options.backupDir
       ? path.resolve(domainDir(options.backupDir, domain.name))

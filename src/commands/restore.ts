@@ -101,7 +101,7 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     else await checkQemuReaches(qemu, to, why);
     if (options.instant) await letQemuReach(qemu, [dir, path.join(dir, point.chain)], why);
   }
-  const release = await lockDomain(ctx.lockDir, ctx.uri, options.domain, "restore", ctx.log);
+  const release = await lockDomain(ctx, options.domain, "restore");
   try {
     const journal = await Journal.open(
       path.join(dir, JOURNAL_FILE),

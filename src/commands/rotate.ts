@@ -7,6 +7,7 @@ import { checkDomainName } from "../libvirt/domain.js";
 import { lockDomain } from "../lock.js";
 import { withoutChains, writeCatalog } from "../repo/catalog.js";
 import { isPointId } from "../repo/paths.js";
+import type { Catalog } from "../types.js";
 import { existingRepo, refuseIfReadByDomains } from "./repo-access.js";
 
 export interface RotateOptions {
@@ -18,8 +19,12 @@ export interface RotateOptions {
 
 export interface RotateReport {
   domain: string;
+  /** Nothing was changed: `removed` is what a real run would remove. */
+  dryRun: boolean;
   removed: string[];
   kept: string[];
+  /** The removed (or, in a dry run, to be removed) chains: their points and the bytes they hold. */
+  removedChains: { id: string; points: number; bytes: number }[];
 }
 
 /** Deletes whole chains, oldest first, keeping the newest `keepChains` (never fewer than one). */
@@ -28,17 +33,24 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
     throw new UsageError("--keep-chains must be a whole number of at least 1");
   }
   checkDomainName(options.domain);
-  const release = options.dryRun
-    ? async () => {}
-    : await lockDomain(ctx.lockDir, ctx.uri, options.domain, "rotate", ctx.log);
+  // A dry run takes the lock too: it answers as the real run would (75 while another run works).
+  const release = await lockDomain(ctx, options.domain, "rotate");
   try {
     const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
     const chains = catalog.chains.map((c) => c.id);
     const removed = chains.slice(0, Math.max(0, chains.length - options.keepChains));
-    const kept = chains.slice(removed.length);
-    if (options.dryRun || removed.length === 0) return { domain: options.domain, removed, kept };
+    const report: RotateReport = {
+      domain: options.domain,
+      dryRun: options.dryRun,
+      removed,
+      kept: chains.slice(removed.length),
+      removedChains: removed.map((id) => chainSize(catalog, id)),
+    };
+    if (removed.length === 0) return report;
+    // The same refusals in a dry run, so that it never promises what the real run will not do.
     await refuseIfInterrupted(path.join(dir, JOURNAL_FILE), options.domain);
     await refuseIfReadByDomains(ctx, dir, "rotate");
+    if (options.dryRun) return report;
     const journal = await Journal.open(
       path.join(dir, JOURNAL_FILE),
       { command: "rotate", domain: options.domain, chains: removed },
@@ -54,8 +66,14 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
       await fs.rm(path.join(dir, id), { recursive: true, force: true });
     }
     await journal.close();
-    return { domain: options.domain, removed, kept };
+    return report;
   } finally {
     await release();
   }
+}
+
+function chainSize(catalog: Catalog, id: string): { id: string; points: number; bytes: number } {
+  const points = catalog.points.filter((p) => p.chain === id);
+  const bytes = points.reduce((sum, p) => sum + p.disks.reduce((s, d) => s + d.bytes, 0), 0);
+  return { id, points: points.length, bytes };
 }

@@ -118,3 +118,21 @@ export function planPrune(catalog: Catalog, remove: readonly string[]): PrunePla
     .filter((chain) => catalog.points.every((p) => p.chain !== chain || removed.has(p.id)));
   return { remove: [...remove], merges, emptiedChains };
 }
+
+/**
+ * The catalog's shape once `plan` is carried out: the removed points gone, each merged point on its
+ * new parent (a full when it has none). Files and checksums are as before: a preview, for planning.
+ */
+export function catalogAfter(catalog: Catalog, plan: PrunePlan): Catalog {
+  const removed = new Set(plan.remove);
+  const merges = new Map(plan.merges.map((m) => [m.point, m]));
+  const emptied = new Set(plan.emptiedChains);
+  const points = catalog.points
+    .filter((p) => !removed.has(p.id))
+    .map((p): RestorePoint => {
+      const merge = merges.get(p.id);
+      if (!merge) return p;
+      return { ...p, parent: merge.newParent, level: merge.newParent === null ? "full" : p.level };
+    });
+  return { ...catalog, chains: catalog.chains.filter((c) => !emptied.has(c.id)), points };
+}

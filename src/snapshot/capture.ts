@@ -116,8 +116,8 @@ async function finishMemoryFile(domainDir: string, file: string): Promise<AuxFil
 
 /**
  * The live snapshot, frozen through the guest agent as asked. With "try", a freeze that cannot
- * happen gives a crash-consistent point and a warning (an --atomic snapshot that failed changed
- * nothing, so it is simply taken again without --quiesce). Returns whether the guest was frozen.
+ * happen gives a crash-consistent point (see freezeAsAsked): an --atomic snapshot that failed
+ * changed nothing, so it is simply taken again without --quiesce. Returns whether it was frozen.
  */
 async function snapshotLive(
   ctx: Context,

@@ -150,7 +150,11 @@ describe("bad input and hostile conditions", () => {
   it("a second run on a locked domain exits 75 naming the holder; other domains are not blocked", async () => {
     const lockDir = path.join(work, "locks");
     const env = { VIRTSNAP_LOCK_DIR: lockDir };
-    const release = await lockDomain(lockDir, "qemu:///system", vm.name, "test", silentLog());
+    const release = await lockDomain(
+      { lockDir, uri: "qemu:///system", log: silentLog(), env: {} },
+      vm.name,
+      "test",
+    );
     try {
       const r = await virtsnap(
         ["-c", "qemu:///system", "backup", vm.name, "-b", path.join(work, "locked")],

@@ -41,8 +41,17 @@ export async function virtsnap(args: string[], env: Record<string, string> = {})
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
 }
 
+/**
+ * What every name this test run makes carries: the pid of the `node --test` runner, which is the
+ * parent of every test file's process (VIRTSNAP_TEST_RUN overrides it). test/e2e/zz-leftovers
+ * fails when a domain with this run's tag is still defined at the end.
+ */
+export function runTag(): string {
+  return process.env.VIRTSNAP_TEST_RUN ?? `r${process.ppid}`;
+}
+
 export function uniqueName(prefix = "vst"): string {
-  return `${prefix}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  return `${prefix}-${runTag()}-${randomBytes(3).toString("hex")}`;
 }
 
 /** A fresh folder that QEMU can walk through (as a real backup dir is), for cbt push targets. */
@@ -280,19 +289,36 @@ export class LabDomain {
 
   /** Always safe to call: ends QEMU, removes the definition and every file of the domain. */
   async destroy(): Promise<void> {
-    await sh("virsh", ["destroy", "--domain", this.name]);
+    const undefine = await removeDomain(this.name);
+    await fs.rm(this.dir, { recursive: true, force: true });
+    // A domain left defined outlives the run; say so rather than leak it silently.
+    if (undefine) throw new Error(`lab domain ${this.name} is still defined: ${undefine}`);
+  }
+}
+
+/**
+ * Ends and undefines a domain; returns why it is still defined, if it is. On a busy host QEMU may
+ * take longer to die than `virsh destroy` waits (an undefine of a domain that still runs only
+ * makes it transient), and any virsh call may fail to reach libvirtd: so both are tried again
+ * until libvirt itself says the domain does not exist. A failed `dominfo` is not proof of that.
+ */
+export async function removeDomain(name: string): Promise<string | undefined> {
+  let reason = "";
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const destroy = await sh("virsh", ["destroy", "--domain", name]);
     const undefine = await sh("virsh", [
       "undefine",
       "--domain",
-      this.name,
+      name,
       "--checkpoints-metadata",
       "--snapshots-metadata",
       "--nvram",
     ]);
-    await fs.rm(this.dir, { recursive: true, force: true });
-    // A domain left defined outlives the run; say so rather than leak it silently.
-    const left = await sh("virsh", ["dominfo", "--domain", this.name]);
-    if (left.exitCode === 0)
-      throw new Error(`lab domain ${this.name} is still defined: ${undefine.stderr.trim()}`);
+    const info = await sh("virsh", ["dominfo", "--domain", name]);
+    if (info.exitCode !== 0 && /failed to get domain|Domain not found/i.test(info.stderr))
+      return undefined;
+    reason = `${destroy.stderr.trim()} ${undefine.stderr.trim()} ${info.stderr.trim()}`.trim();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
   }
+  return reason || "virsh undefine said nothing";
 }

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { choosePoints, isoWeek, type KeepPolicy, planPrune } from "../../src/repo/retention.js";
+import {
+  catalogAfter,
+  choosePoints,
+  isoWeek,
+  type KeepPolicy,
+  planPrune,
+} from "../../src/repo/retention.js";
 import type { Catalog, Level, RestorePoint } from "../../src/types.js";
 
 function point(id: string, chain: string, parent: string | null, level?: Level): RestorePoint {
@@ -132,5 +138,26 @@ describe("retention: how removed points are merged", () => {
     const plan = planPrune(cat, [a, b, d]);
     assert.deepEqual(plan.merges, []);
     assert.deepEqual(plan.emptiedChains, [a]);
+  });
+
+  it("catalogAfter: the shape a dry run plans on after an interrupted prune is finished", () => {
+    const after = catalogAfter(
+      linear([a, b, c, d, e]),
+      planPrune(linear([a, b, c, d, e]), [a, b, d]),
+    );
+    assert.deepEqual(
+      after.points.map((p) => [p.id, p.level, p.parent]),
+      [
+        [c, "full", null],
+        [e, "inc", c],
+      ],
+    );
+    const cat = linear([a, b]);
+    cat.chains.push({ id: c, mode: "cbt" });
+    cat.points.push(point(c, c, null), point(d, c, c));
+    assert.deepEqual(
+      catalogAfter(cat, planPrune(cat, [a, b, d])).chains.map((ch) => ch.id),
+      [c],
+    );
   });
 });
