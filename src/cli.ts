@@ -64,7 +64,8 @@ export function buildProgram(): Command {
     .option("-q, --quiet", "print errors only")
     .exitOverride()
     .showHelpAfterError(false)
-    .configureOutput({ outputError: (message, write) => write(message.split("\n")[0] ?? message) });
+    // One line, and its newline (commander ends the message with one; the split drops it).
+    .configureOutput({ outputError: (message, write) => write(`${message.split("\n")[0]}\n`) });
 
   const backupDirOption = () =>
     new Option("-b, --backup-dir <dir>", "backup directory (or $VIRTSNAP_BACKUP_DIR)");
