@@ -9,6 +9,7 @@
  * catalog code; `verify` must pass on it first, so the repository is one virtsnap accepts.
  * Wall time from spawn to exit, the variants interleaved, medians of --runs N (default 20) after
  * a warm-up run each. PASS when the bundle's median is not above dist's for both commands.
+ * VIRTSNAP_BENCH_NODE=PATH adds a fourth column: the bundle run by that node binary.
  * Needs qemu-img; no libvirt. Exit 1 on FAIL or when anything fails.
  */
 import { spawnSync } from "node:child_process";
@@ -31,6 +32,14 @@ const VARIANTS = [
   { name: "bundle", file: process.execPath, args: [path.join(ROOT, "dist/pkg/virtsnap.cjs")] },
   { name: "sea", file: path.join(ROOT, "dist/pkg/virtsnap-linux-x64"), args: [] },
 ];
+// VIRTSNAP_BENCH_NODE=/path/to/node adds the bundle on that Node (e.g. 18.19, as Debian 12 has it).
+const otherNode = process.env.VIRTSNAP_BENCH_NODE;
+if (otherNode)
+  VARIANTS.push({
+    name: "bundle@node",
+    file: otherNode,
+    args: [path.join(ROOT, "dist/pkg/virtsnap.cjs")],
+  });
 type Variant = (typeof VARIANTS)[number];
 
 /** One chain: a 1 MiB full, then 49 incs, each backed by the previous point's file. */
@@ -95,7 +104,7 @@ function check(v: Variant, backupDir: string): void {
   const listed = JSON.parse(runOnce(v, ["--json", "list", DOMAIN, "-b", backupDir]).stdout);
   if (listed.points?.length !== POINTS)
     throw new Error(`${v.name} list shows ${listed.points?.length} points, expected ${POINTS}`);
-  console.log(`  ${v.name.padEnd(6)} ${version.trim()}`);
+  console.log(`  ${v.name.padEnd(11)} ${version.trim()}`);
 }
 
 async function main(): Promise<void> {

@@ -143,11 +143,16 @@ export function renderMan(model, { version, date }) {
   ].join("\n");
 }
 
-/** The page's date: SOURCE_DATE_EPOCH when set (reproducible builds), else today, in UTC. */
+/** The page's date: SOURCE_DATE_EPOCH when set, else the newest release's in the changelog. */
 function pageDate() {
   const epoch = Number(process.env.SOURCE_DATE_EPOCH);
-  const when = Number.isFinite(epoch) && epoch > 0 ? new Date(epoch * 1000) : new Date();
-  return when.toISOString().slice(0, 10);
+  if (Number.isFinite(epoch) && epoch > 0) return new Date(epoch * 1000).toISOString().slice(0, 10);
+  const changelog = fs.readFileSync(
+    new URL("../contrib/debian/changelog", import.meta.url),
+    "utf8",
+  );
+  const trailer = /^ -- .*> {2}(.+)$/m.exec(changelog)?.[1];
+  return new Date(trailer ?? Date.now()).toISOString().slice(0, 10);
 }
 
 const out = process.argv[2] ?? new URL("../dist/pkg/virtsnap.1", import.meta.url).pathname;

@@ -30,9 +30,11 @@ if [ "$fresh" = 1 ]; then
   touch "$R/.virtsnap-lab-ready"
 fi
 
-# The single executable (Node's official binary) links libatomic.so.1, which a Debian 11 host with
-# only libvirt and QEMU lacks: its users install libatomic1, as this host does (README says so).
-chroot "$R" "${CE[@]}" dpkg -s libatomic1 >/dev/null 2>&1 || apt_in_root "$R" libatomic1
+# No libatomic1 here, as on a stock Debian 11 host with only libvirt and QEMU: the single
+# executable (Node 24's official binary) must not need it. A root cached before this had it: drop it.
+if chroot "$R" "${CE[@]}" dpkg -s libatomic1 >/dev/null 2>&1; then
+  chroot "$R" "${CE[@]}" dpkg --purge libatomic1 >/dev/null
+fi
 
 # libvirt 7.0 fills a QEMU's private /dev from a fork that setns()es into the QEMU's mount
 # namespace, which resets its root to the HOST's "/": it would recreate the host's /dev nodes.

@@ -17,6 +17,7 @@ import { buildProgram } from "../../src/cli.js";
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const VERSION = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
 const DEB = path.join(ROOT, `dist/pkg/virtsnap_${VERSION}_all.deb`);
+const SEA = path.join(ROOT, "dist/pkg/virtsnap-linux-x64");
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "virtsnap-packaging-"));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
@@ -85,6 +86,29 @@ describe("the bundle", () => {
     const bad = run("list");
     assert.equal(bad.status, 2);
     assert.equal(bad.stderr.trim().split("\n").length, 1);
+  });
+});
+
+describe("the single executable", { skip: !fs.existsSync(SEA) && "none: npm run package" }, () => {
+  it("runs with no node on PATH and says which Node it carries", () => {
+    const env = { PATH: "/usr/sbin:/sbin" }; // the host's node is in /usr/bin
+    const run = (...args: string[]) =>
+      spawnSync(SEA, args, { encoding: "utf8", env, cwd: scratch });
+    assert.match(
+      run("--version").stdout,
+      new RegExp(`^virtsnap ${VERSION} \\(node v24\\.\\d+\\.\\d+\\)\n$`),
+    );
+    const failpoints = run("debug", "failpoints");
+    assert.equal(failpoints.status, 0, failpoints.stderr);
+    assert.match(failpoints.stdout, /^backup\.snapshot: /m);
+    const missing = run("backup", "x", "-b", scratch);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /virsh is not installed/);
+  });
+
+  it("needs no libatomic (absent on a stock Debian 11)", () => {
+    const libs = execFileSync("ldd", [SEA], { encoding: "utf8" });
+    assert.doesNotMatch(libs, /libatomic|not found/);
   });
 });
 
