@@ -18,6 +18,7 @@ import {
   planPrune,
 } from "../repo/retention.js";
 import type { Catalog, PointDisk, RestorePoint } from "../types.js";
+import { handBackIfUnread } from "./instant-access.js";
 import { existingRepo, refuseIfReadByDomains } from "./repo-access.js";
 import { removeStrayCheckpoints, removeUnlistedFiles } from "./sweep.js";
 
@@ -56,6 +57,7 @@ export async function prune(ctx: Context, options: PruneOptions): Promise<PruneR
       if (await finishInterruptedPrune(ctx, options.domain, repoDir))
         catalog = (await existingRepo(options.backupDir, options.domain)).catalog;
       await refuseIfInterrupted(path.join(repoDir, JOURNAL_FILE), options.domain);
+      await handBackIfUnread(ctx, repoDir);
     }
     const decision = choosePoints(catalog, options.policy);
     const plan = planPrune(catalog, decision.remove);
