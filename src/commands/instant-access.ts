@@ -8,6 +8,8 @@ import type { Context } from "../context.js";
 import { parseDomainXml } from "../libvirt/domain-xml.js";
 import { readChain } from "../qemu/live-chain.js";
 import { writeFileAtomic } from "../repo/files.js";
+import { layersOf } from "../repo/integrity.js";
+import type { Catalog, PointDisk, RestorePoint } from "../types.js";
 
 /** What each lent file's owner, group and mode were, by path relative to the domain's folder. */
 export const LENT_FILE = "lent-to-qemu.json";
@@ -54,6 +56,24 @@ export async function lendToQemu(
     // Group bits replaced, not added to: the group is QEMU's now.
     await fs.chmod(file, (was.mode & 0o7707) | bits);
   }
+}
+
+/** The repository layers under the instant domain's overlays: readable, never writable, by QEMU. */
+export async function lendLayers(
+  ctx: Context,
+  dir: string,
+  catalog: Catalog,
+  point: RestorePoint,
+  disks: PointDisk[],
+  qemu: { uid: number; gid: number } | undefined,
+): Promise<void> {
+  if (!qemu || qemu.uid === 0) return;
+  const files = disks.flatMap((d) => layersOf(catalog, point, d).map((l) => l.disk.file));
+  const dirs = [".", ...new Set(files.map((f) => path.dirname(f)))];
+  await lendToQemu(dir, qemu, dirs, files);
+  ctx.log.info(
+    `QEMU may read ${files.length} repository file(s) until no domain reads from ${dir}`,
+  );
 }
 
 /**

@@ -1,12 +1,16 @@
 // The files a restore writes into --to: each one as .partial, flushed and renamed, and all of them
 // removed again when the restore fails half-way.
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import type { Context } from "../context.js";
+import { withBootPaths, withDiskSources } from "../libvirt/domain-xml.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
+import { placeTpmState, SWTPM_DIR } from "../repo/boot-files.js";
 import { exists, fsyncFile } from "../repo/files.js";
 import { PARTIAL } from "../repo/paths.js";
+import type { AuxFile, BootPaths } from "../types.js";
 
 export async function writeImage(
   ctx: Context,
@@ -75,4 +79,37 @@ export async function removeRestored(
   for (const sub of new Set(files.map((f) => path.dirname(f)))) {
     if (sub !== to) await fs.rmdir(sub).catch(() => {});
   }
+}
+
+/** `virsh restore` of the saved RAM, its XML (from the save image) pointed at the restored disks. */
+export async function resumeFromMemory(
+  ctx: Context,
+  memoryFile: string,
+  sources: ReadonlyMap<string, { file: string; format: string }>,
+  boot: BootPaths,
+): Promise<void> {
+  const saved = (await ctx.run(ctx.virsh.saveImageXml(memoryFile))).stdout;
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
+  try {
+    const xml = path.join(tmp, "domain.xml");
+    const moved = await withBootPaths(await withDiskSources(saved, sources), boot);
+    await fs.writeFile(xml, moved, { mode: 0o600 });
+    await ctx.run(ctx.virsh.restoreMemory(memoryFile, xml));
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+export function bootPaths(files: { aux: AuxFile; file: string }[]): BootPaths {
+  return Object.fromEntries(
+    files.filter((b) => b.aux.kind !== "tpm").map((b) => [b.aux.kind, b.file]),
+  ) as BootPaths;
+}
+
+/** The point's TPM state, for the domain that now has `uuid` (never over existing state). */
+export async function placeTpm(ctx: Context, repoDir: string, files: AuxFile[], uuid: string) {
+  const placed = await placeTpmState(repoDir, files, uuid);
+  if (placed) ctx.log.info(`TPM state restored into ${placed}`);
+  else if (files.length > 0)
+    ctx.log.warn(`${SWTPM_DIR}/${uuid} exists already: its TPM state was left as it is`);
 }

@@ -1,5 +1,4 @@
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError, UsageError } from "../errors.js";
@@ -14,15 +13,23 @@ import {
 import { withOwnPaths } from "../libvirt/own-paths.js";
 import { checkQemuReaches, letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
 import { lockDomain } from "../lock.js";
-import { placeTpmState, restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
+import { restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
 import { findPoint } from "../repo/catalog.js";
 import { exists, makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { checkRestoreSources, layersOf } from "../repo/integrity.js";
 import { domainXmlFile } from "../repo/paths.js";
-import type { AuxFile, BootPaths, Catalog, PointDisk, RestorePoint } from "../types.js";
-import { handBackIfUnread, lendToQemu } from "./instant-access.js";
+import type { AuxFile, Catalog, PointDisk, RestorePoint } from "../types.js";
+import { handBackIfUnread, lendLayers } from "./instant-access.js";
 import { existingRepo } from "./repo-access.js";
-import { firstMissingDir, removeRestored, writeImage, writeOverlay } from "./restore-files.js";
+import {
+  bootPaths,
+  firstMissingDir,
+  placeTpm,
+  removeRestored,
+  resumeFromMemory,
+  writeImage,
+  writeOverlay,
+} from "./restore-files.js";
 
 export interface RestoreOptions {
   domain: string;
@@ -225,7 +232,7 @@ async function register(
     ctx.log.info(`resumed '${options.domain}' from the memory state of point ${point.id}`);
   }
   if (options.instant && options.define && !plan.resume) {
-    await lendLayers(ctx, dir, catalog, point, plan.disks);
+    await lendLayers(ctx, dir, catalog, point, plan.disks, await qemuOfHost(ctx));
   }
   try {
     if (options.define) {
@@ -260,24 +267,6 @@ async function register(
   };
 }
 
-/** The repository layers under the instant domain's overlays: readable, never writable, by QEMU. */
-async function lendLayers(
-  ctx: Context,
-  dir: string,
-  catalog: Catalog,
-  point: RestorePoint,
-  disks: PointDisk[],
-): Promise<void> {
-  const qemu = await qemuOfHost(ctx);
-  if (!qemu || qemu.uid === 0) return;
-  const files = disks.flatMap((d) => layersOf(catalog, point, d).map((l) => l.disk.file));
-  const dirs = [".", ...new Set(files.map((f) => path.dirname(f)))];
-  await lendToQemu(dir, qemu, dirs, files);
-  ctx.log.info(
-    `QEMU may read ${files.length} repository file(s) until no domain reads from ${dir}`,
-  );
-}
-
 function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDisk[] {
   if (!targets) return point.disks;
   return targets.map((t) => {
@@ -288,37 +277,4 @@ function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDis
       );
     return disk;
   });
-}
-
-/** `virsh restore` of the saved RAM, its XML (from the save image) pointed at the restored disks. */
-async function resumeFromMemory(
-  ctx: Context,
-  memoryFile: string,
-  sources: ReadonlyMap<string, { file: string; format: string }>,
-  boot: BootPaths,
-): Promise<void> {
-  const saved = (await ctx.run(ctx.virsh.saveImageXml(memoryFile))).stdout;
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
-  try {
-    const xml = path.join(tmp, "domain.xml");
-    const moved = await withBootPaths(await withDiskSources(saved, sources), boot);
-    await fs.writeFile(xml, moved, { mode: 0o600 });
-    await ctx.run(ctx.virsh.restoreMemory(memoryFile, xml));
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
-  }
-}
-
-function bootPaths(files: { aux: AuxFile; file: string }[]): BootPaths {
-  return Object.fromEntries(
-    files.filter((b) => b.aux.kind !== "tpm").map((b) => [b.aux.kind, b.file]),
-  ) as BootPaths;
-}
-
-/** The point's TPM state, for the domain that now has `uuid` (never over existing state). */
-async function placeTpm(ctx: Context, repoDir: string, files: AuxFile[], uuid: string) {
-  const placed = await placeTpmState(repoDir, files, uuid);
-  if (placed) ctx.log.info(`TPM state restored into ${placed}`);
-  else if (files.length > 0)
-    ctx.log.warn(`${SWTPM_DIR}/${uuid} exists already: its TPM state was left as it is`);
 }

@@ -42,17 +42,26 @@ export function pointWithAncestors(catalog: Catalog, point: RestorePoint): Resto
   return chain;
 }
 
+/** The file is there and has the catalog's size: cheap, so a restore runs it over every file first. */
+async function sizeProblem(
+  dir: string,
+  entry: { file: string; bytes: number },
+): Promise<FileProblem | undefined> {
+  const stat = await fs.stat(path.join(dir, entry.file)).catch(() => undefined);
+  if (!stat?.isFile()) return { file: entry.file, reason: "missing", missing: true };
+  if (stat.size !== entry.bytes)
+    return { file: entry.file, reason: `size ${stat.size}, catalog says ${entry.bytes}` };
+  return undefined;
+}
+
 /** Size first (a truncated file needs no hashing), then the checksum: the catalog's own record. */
 async function contentProblem(
   dir: string,
   entry: { file: string; bytes: number; sha256: string },
 ): Promise<FileProblem | undefined> {
-  const file = path.join(dir, entry.file);
-  const stat = await fs.stat(file).catch(() => undefined);
-  if (!stat?.isFile()) return { file: entry.file, reason: "missing", missing: true };
-  if (stat.size !== entry.bytes)
-    return { file: entry.file, reason: `size ${stat.size}, catalog says ${entry.bytes}` };
-  if ((await sha256File(file)) !== entry.sha256)
+  const problem = await sizeProblem(dir, entry);
+  if (problem) return problem;
+  if ((await sha256File(path.join(dir, entry.file))) !== entry.sha256)
     return { file: entry.file, reason: "checksum differs from the catalog" };
   return undefined;
 }
@@ -132,8 +141,9 @@ export function layersOf(
 
 /**
  * Before a restore reads anything: every file it will read (each disk's chain down to its full,
- * and the boot and memory files given) checked against the catalog. The first damaged file, the
- * oldest layer first, stops the restore with one line naming it and the point it belongs to.
+ * and the boot and memory files given) checked against the catalog, sizes of all of them first. The
+ * first damaged file, the oldest layer first, stops the restore with one line naming it and the
+ * point it belongs to.
  */
 export async function checkRestoreSources(
   ctx: Context,
@@ -143,19 +153,29 @@ export async function checkRestoreSources(
   disks: PointDisk[],
   auxFiles: AuxFile[],
 ): Promise<void> {
-  const checks: { point: RestorePoint; run: () => Promise<FileProblem[]> }[] = [];
+  const files: { point: RestorePoint; entry: PointDisk | AuxFile }[] = [];
   for (const disk of disks) {
     for (const layer of layersOf(catalog, point, disk).reverse())
-      checks.push({
-        point: layer.point,
-        run: () => diskFileProblems(ctx, dir, catalog, layer.point, layer.disk),
-      });
+      files.push({ point: layer.point, entry: layer.disk });
   }
-  for (const aux of auxFiles) checks.push({ point, run: () => auxFileProblems(dir, aux) });
-  const found = await inParallel(checks, FILES_AT_ONCE, (c) => c.run());
+  for (const aux of auxFiles) files.push({ point, entry: aux });
+  // Missing or cut-short files are found in a moment; only then is anything hashed.
+  const sizes = await Promise.all(files.map((f) => sizeProblem(dir, f.entry)));
+  throwFirst(
+    dir,
+    files,
+    sizes.map((p) => (p ? [p] : [])),
+  );
+  const found = await inParallel(files, FILES_AT_ONCE, ({ point: p, entry }) =>
+    "target" in entry ? diskFileProblems(ctx, dir, catalog, p, entry) : auxFileProblems(dir, entry),
+  );
+  throwFirst(dir, files, found);
+}
+
+function throwFirst(dir: string, files: { point: RestorePoint }[], found: FileProblem[][]): void {
   for (const [i, problems] of found.entries()) {
     const first = problems[0];
-    const owner = checks[i]?.point;
+    const owner = files[i]?.point;
     if (!first || !owner) continue;
     throw new OperationError(
       first.missing

@@ -178,6 +178,18 @@ describe("restore checks every file it reads; --instant never lets QEMU write th
       }
     };
     await check();
+    // Lent: the layers QEMU's group may read, their folders it may enter; nothing else changed.
+    const qemuGid = Number((await must("id", ["-g", "libvirt-qemu"])).trim());
+    const during = await owners(repo);
+    const lentDirs = new Set([".", inc2.chain]);
+    const lentFiles = new Set([full, inc1, inc2].map((p) => p.disks[0]?.file));
+    for (const [entry, was] of before) {
+      const [, mode] = was.split(" ");
+      if (lentFiles.has(entry)) assert.equal(during.get(entry), `0:${qemuGid} 640`, entry);
+      else if (lentDirs.has(entry))
+        assert.equal(during.get(entry), `0:${qemuGid} ${mode === "700" ? "710" : mode}`, entry);
+      else assert.equal(during.get(entry), was, `${entry} is not lent`);
+    }
     // Shut off and started again (a new QEMU opens the files again): still readable, still not writable.
     await must("virsh", ["destroy", "--domain", name]);
     const kept = await virtsnap(["prune", vm.name, "-b", backupDir, "--keep-last", "100"]);
