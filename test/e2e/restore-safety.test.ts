@@ -179,7 +179,8 @@ describe("restore checks every file it reads; --instant never lets QEMU write th
     };
     await check();
     // Lent: the layers QEMU's group may read, their folders it may enter; nothing else changed.
-    const qemuGid = Number((await must("id", ["-g", "libvirt-qemu"])).trim());
+    const caps = await must("virsh", ["capabilities"]);
+    const qemuGid = Number(/<baselabel type='qemu'>\+\d+:\+(\d+)</.exec(caps)?.[1]);
     const during = await owners(repo);
     const lentDirs = new Set([".", inc2.chain]);
     const lentFiles = new Set([full, inc1, inc2].map((p) => p.disks[0]?.file));
