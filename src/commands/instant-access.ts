@@ -5,6 +5,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
+import { OperationError } from "../errors.js";
 import { parseDomainXml } from "../libvirt/domain-xml.js";
 import { readChain } from "../qemu/live-chain.js";
 import { writeFileAtomic } from "../repo/files.js";
@@ -19,8 +20,14 @@ interface Lent {
 }
 
 async function readLent(repoDir: string): Promise<Lent | undefined> {
-  const text = await fs.readFile(path.join(repoDir, LENT_FILE), "utf8").catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as Lent);
+  const file = path.join(repoDir, LENT_FILE);
+  const text = await fs.readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as Lent;
+  } catch {
+    throw new OperationError(`${file} is not valid JSON: it records files lent to QEMU`);
+  }
 }
 
 /**
@@ -78,8 +85,8 @@ export async function lendLayers(
 
 /**
  * Hands lent files back (owner, group, mode as they were) once no domain of the host reads from
- * the repository: the instant domain was undefined or its disks pulled free. Runs at the start of
- * restore and repair (prune and rotate: handBack after their own check); a loan with a domain
+ * the repository: the instant domain was undefined or its disks pulled free. Runs in restore,
+ * prune and repair (refuseIfReadByDomains hands back after its own check); a loan with a domain
  * still reading stays.
  */
 export async function handBackIfUnread(ctx: Context, repoDir: string): Promise<void> {
