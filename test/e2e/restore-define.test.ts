@@ -234,18 +234,20 @@ describe("restore --define: a domain that runs beside the original", () => {
 
   before(async () => {
     work = await tempDir("virtsnap-beside-");
-    // The serial log and the agent socket live in the domain's own folder, as an admin sets them.
+    // A serial log, a guest-agent socket and a console socket at fixed paths, as an admin sets them.
     const dir = "/var/lib/libvirt/images";
     const serial = path.join(dir, `${uniqueName("vst-serial")}.log`);
     const agent = `/var/lib/libvirt/qemu/channel/target/${uniqueName("vst-agent")}.sock`;
+    const consoleSock = path.join(dir, `${uniqueName("vst-console")}.sock`);
     vm = await LabDomain.create({
       disks: [{ target: "vda", format: "qcow2", sizeMiB: 32 }],
       start: true,
       extraDisksXml: `<serial type='file'><source path='${serial}'/><target port='0'/></serial>
         <channel type='unix'><source mode='bind' path='${agent}'/>
-          <target type='virtio' name='org.qemu.guest_agent.0'/></channel>`,
+          <target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+        <serial type='unix'><source mode='bind' path='${consoleSock}'/><target port='1'/></serial>`,
     });
-    made.push(serial, agent);
+    made.push(serial, agent, consoleSock);
     await vm.write("vda", 0x71, 0, 2);
   });
 
@@ -259,7 +261,7 @@ describe("restore --define: a domain that runs beside the original", () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it("serial log and agent socket of its own: it starts while the original runs", async () => {
+  it("a serial log, agent socket and console socket of its own: it starts while the original runs", async () => {
     const backupDir = path.join(work, "backups");
     const book = new PointBook(vm, backupDir, work);
     const point = await book.backup("--mode", "snapshot", "--quiesce=off");
@@ -281,6 +283,9 @@ describe("restore --define: a domain that runs beside the original", () => {
     assert.ok((await fs.stat(serial)).isFile(), "virtlogd writes it");
     assert.notEqual(agentOf(xml), agentOf(original), "an agent socket of its own");
     assert.ok(agentOf(xml), "libvirt made one");
+    const consoleOf = (x: string) =>
+      /<serial type='unix'>\s*<source mode='bind' path='([^']+)'/.exec(x)?.[1];
+    assert.equal(path.dirname(consoleOf(xml) ?? ""), to, "its console socket is in --to");
     assert.ok(await identical(await book.expected("vda", point), path.join(to, "vda.qcow2")));
   });
 });
