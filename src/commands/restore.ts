@@ -138,6 +138,7 @@ async function writeFiles(
   const { to } = plan;
   // Only a folder this restore makes is virtsnap's to open up for QEMU; a user's keeps its modes.
   const made = await firstMissingDir(to);
+  let journal: Journal<"restore"> | undefined;
   try {
     await makeWritableDir(to).catch((error) => {
       throw describeIoError(error, `cannot write into ${to}`);
@@ -149,7 +150,7 @@ async function writeFiles(
       else await checkQemuReaches(qemu, to, WHY);
       if (options.instant) await checkQemuReaches(qemu, path.dirname(dir), WHY);
     }
-    const journal = await Journal.open(
+    journal = await Journal.open(
       path.join(dir, JOURNAL_FILE),
       { command: "restore", domain: options.domain, restoreTo: to },
       ctx.env,
@@ -170,6 +171,8 @@ async function writeFiles(
     await journal.close();
   } catch (error) {
     await removeRestored(to, made, plan.writes);
+    // Cleaned up already: nothing is left for repair to finish.
+    await journal?.close();
     throw error;
   }
 }

@@ -45,6 +45,7 @@ describe("restore checks every file it reads; --instant never lets QEMU write th
   let incFile: string;
   let pristine: Buffer;
   const made: string[] = [];
+  let mount: string | undefined;
 
   before(async () => {
     work = await tempDir("virtsnap-safety-");
@@ -66,6 +67,7 @@ describe("restore checks every file it reads; --instant never lets QEMU write th
   });
 
   after(async () => {
+    if (mount) await sh("umount", [mount]);
     for (const name of made) {
       await sh("virsh", ["destroy", "--domain", name]);
       await sh("virsh", ["undefine", "--domain", name]);
@@ -152,6 +154,20 @@ describe("restore checks every file it reads; --instant never lets QEMU write th
     const r = await virtsnap(["restore", vm.name, "-b", backupDir, "--point", inc2.id, "--to", to]);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.ok(await identical(await book.expected("vda", inc2), path.join(to, "vda.qcow2")));
+  });
+
+  it("a restore that fails half-way (disk full) leaves nothing in --to either", async () => {
+    mount = path.join(work, "small");
+    await fs.mkdir(mount);
+    await must("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount]);
+    const inside = path.join(mount, "new", "deeper");
+    const base = ["restore", vm.name, "-b", backupDir, "--point", inc2.id, "--to"];
+    for (const to of [inside, mount]) {
+      const r = await virtsnap([...base, to]);
+      assert.equal(r.exitCode, 1, r.stderr);
+      assert.match(r.stderr, /No space left on device/);
+      assert.deepEqual(await fs.readdir(mount), [], `nothing left after a restore --to ${to}`);
+    }
   });
 
   it("--instant: QEMU reads the repository but cannot write it; owners and modes come back when the domain is gone", async () => {
