@@ -4,7 +4,11 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Context } from "../context.js";
-import { withBootPaths, withDiskSources } from "../libvirt/domain-xml.js";
+import {
+  withBootPaths,
+  withDiskSources,
+  withReadOnlyBackingChains,
+} from "../libvirt/domain-xml.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { placeTpmState, SWTPM_DIR } from "../repo/boot-files.js";
@@ -87,12 +91,15 @@ export async function resumeFromMemory(
   memoryFile: string,
   sources: ReadonlyMap<string, { file: string; format: string }>,
   boot: BootPaths,
+  /** --instant: the repository layers under each overlay, never relabelled. */
+  chains: ReadonlyMap<string, string[]> | undefined,
 ): Promise<void> {
   const saved = (await ctx.run(ctx.virsh.saveImageXml(memoryFile))).stdout;
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
   try {
     const xml = path.join(tmp, "domain.xml");
-    const moved = await withBootPaths(await withDiskSources(saved, sources), boot);
+    const pointed = await withBootPaths(await withDiskSources(saved, sources), boot);
+    const moved = chains ? await withReadOnlyBackingChains(pointed, chains) : pointed;
     await fs.writeFile(xml, moved, { mode: 0o600 });
     await ctx.run(ctx.virsh.restoreMemory(memoryFile, xml));
   } finally {

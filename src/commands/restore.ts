@@ -1,23 +1,14 @@
-import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import { checkNameIsFree } from "../libvirt/domain.js";
-import {
-  asNewDomain,
-  withBootPaths,
-  withDiskSources,
-  withReadOnlyBackingChains,
-} from "../libvirt/domain-xml.js";
-import { withOwnPaths } from "../libvirt/own-paths.js";
 import { checkQemuReaches, letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
 import { lockDomain } from "../lock.js";
 import { restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
 import { findPoint } from "../repo/catalog.js";
 import { exists, makeWritableDir, writeFileAtomic } from "../repo/files.js";
-import { checkRestoreSources, layersOf } from "../repo/integrity.js";
-import { domainXmlFile } from "../repo/paths.js";
+import { checkRestoreSources } from "../repo/integrity.js";
 import type { AuxFile, Catalog, PointDisk, RestorePoint } from "../types.js";
 import { handBackIfUnread, lendLayers } from "./instant-access.js";
 import { existingRepo } from "./repo-access.js";
@@ -30,6 +21,7 @@ import {
   writeImage,
   writeOverlay,
 } from "./restore-files.js";
+import { instantChains, restoredXml } from "./restore-xml.js";
 
 export interface RestoreOptions {
   domain: string;
@@ -183,38 +175,7 @@ async function qemuOfHost(ctx: Context) {
   return qemuIdentityOfHost((await ctx.run(ctx.virsh.capabilitiesOfHost())).stdout);
 }
 
-/**
- * The point's XML with the restored disks and boot files. Disks not restored are left out: the XML
- * must never point a new domain at a live image. A new domain (--define) also gets its own
- * per-domain paths, and an --instant one its repository layers, read-only for QEMU.
- */
-async function restoredXml(
-  ctx: Context,
-  options: RestoreOptions,
-  dir: string,
-  catalog: Catalog,
-  point: RestorePoint,
-  plan: Plan,
-): Promise<string> {
-  const saved = await fs.readFile(path.join(dir, domainXmlFile(point.chain, point.id)), "utf8");
-  const xml = await withBootPaths(
-    await withDiskSources(saved, plan.sources, { dropOtherDisks: true }),
-    bootPaths(plan.bootFiles),
-  );
-  if (!options.define || plan.resume) return xml;
-  const own = await withOwnPaths(await asNewDomain(xml, options.define), plan.to);
-  for (const warning of own.warnings) ctx.log.warn(`${options.define}: ${warning}`);
-  if (!options.instant) return own.xml;
-  const chains = new Map(
-    plan.disks.map((d) => [
-      d.target,
-      layersOf(catalog, point, d).map((l) => path.join(dir, l.disk.file)),
-    ]),
-  );
-  return withReadOnlyBackingChains(own.xml, chains);
-}
-
-/** Resume, define, lend the repository to QEMU and start, as asked. */
+/** Lend the repository to QEMU (--instant), then resume, define and start, as asked. */
 async function register(
   ctx: Context,
   options: RestoreOptions,
@@ -223,37 +184,10 @@ async function register(
   point: RestorePoint,
   plan: Plan,
 ): Promise<RestoreReport> {
-  const tpmFiles = plan.bootFiles.map((b) => b.aux).filter((f) => f.kind === "tpm");
-  if (plan.resume && plan.memory) {
-    await placeTpm(ctx, dir, tpmFiles, catalog.domain.uuid);
-    await resumeFromMemory(
-      ctx,
-      path.join(dir, plan.memory.file),
-      plan.sources,
-      bootPaths(plan.bootFiles),
-    );
-    ctx.log.info(`resumed '${options.domain}' from the memory state of point ${point.id}`);
-  }
-  if (options.instant && options.define && !plan.resume) {
-    await lendLayers(ctx, dir, catalog, point, plan.disks, await qemuOfHost(ctx));
-  }
   try {
-    if (options.define) {
-      await ctx.run(ctx.virsh.define(plan.xmlFile));
-      ctx.log.info(`defined domain '${options.define}'`);
-      const uuid = (await ctx.run(ctx.virsh.domUuid(options.define))).stdout.trim();
-      if (!plan.resume) await placeTpm(ctx, dir, tpmFiles, uuid);
-    } else if (tpmFiles.length > 0) {
-      ctx.log.info(
-        `the TPM state is in ${path.join(plan.to, "tpm")}: copy it to ${SWTPM_DIR}/<uuid>/ before the domain first starts`,
-      );
-    }
-    if (options.instant && options.define && !plan.resume) {
-      await ctx.run(ctx.virsh.start(options.define));
-      ctx.log.info(
-        `started '${options.define}' on overlays in ${plan.to}; 'virsh blockpull ${options.define} <disk> --wait' makes a disk independent of the repository`,
-      );
-    }
+    if (options.instant)
+      await lendLayers(ctx, dir, catalog, point, plan.disks, await qemuOfHost(ctx));
+    await bringUp(ctx, options, dir, catalog, point, plan);
   } catch (error) {
     // Not defined: nothing reads the repository, the loan ends now. Defined: it stays for the domain.
     if (options.instant) await handBackIfUnread(ctx, dir);
@@ -268,6 +202,44 @@ async function register(
     started: options.instant || plan.resume,
     resumed: plan.resume,
   };
+}
+
+async function bringUp(
+  ctx: Context,
+  options: RestoreOptions,
+  dir: string,
+  catalog: Catalog,
+  point: RestorePoint,
+  plan: Plan,
+): Promise<void> {
+  const tpmFiles = plan.bootFiles.map((b) => b.aux).filter((f) => f.kind === "tpm");
+  if (plan.resume && plan.memory) {
+    await placeTpm(ctx, dir, tpmFiles, catalog.domain.uuid);
+    await resumeFromMemory(
+      ctx,
+      path.join(dir, plan.memory.file),
+      plan.sources,
+      bootPaths(plan.bootFiles),
+      options.instant ? instantChains(dir, catalog, point, plan.disks) : undefined,
+    );
+    ctx.log.info(`resumed '${options.domain}' from the memory state of point ${point.id}`);
+  }
+  if (options.define) {
+    await ctx.run(ctx.virsh.define(plan.xmlFile));
+    ctx.log.info(`defined domain '${options.define}'`);
+    const uuid = (await ctx.run(ctx.virsh.domUuid(options.define))).stdout.trim();
+    if (!plan.resume) await placeTpm(ctx, dir, tpmFiles, uuid);
+  } else if (tpmFiles.length > 0) {
+    ctx.log.info(
+      `the TPM state is in ${path.join(plan.to, "tpm")}: copy it to ${SWTPM_DIR}/<uuid>/ before the domain first starts`,
+    );
+  }
+  if (options.instant && options.define && !plan.resume) {
+    await ctx.run(ctx.virsh.start(options.define));
+    ctx.log.info(
+      `started '${options.define}' on overlays in ${plan.to}; 'virsh blockpull ${options.define} <disk> --wait' makes a disk independent of the repository`,
+    );
+  }
 }
 
 function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDisk[] {
