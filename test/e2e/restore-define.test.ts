@@ -239,6 +239,8 @@ describe("restore --define: a domain that runs beside the original", () => {
     const serial = path.join(dir, `${uniqueName("vst-serial")}.log`);
     const agent = `/var/lib/libvirt/qemu/channel/target/${uniqueName("vst-agent")}.sock`;
     const consoleSock = path.join(dir, `${uniqueName("vst-console")}.sock`);
+    // Listed first: after() removes them even when the domain fails to start.
+    made.push(serial, agent, consoleSock);
     vm = await LabDomain.create({
       disks: [{ target: "vda", format: "qcow2", sizeMiB: 32 }],
       start: true,
@@ -247,7 +249,6 @@ describe("restore --define: a domain that runs beside the original", () => {
           <target type='virtio' name='org.qemu.guest_agent.0'/></channel>
         <serial type='unix'><source mode='bind' path='${consoleSock}'/><target port='1'/></serial>`,
     });
-    made.push(serial, agent, consoleSock);
     await vm.write("vda", 0x71, 0, 2);
   });
 
