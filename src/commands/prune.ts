@@ -20,6 +20,7 @@ import {
   planPrune,
 } from "../repo/retention.js";
 import type { Catalog, PointDisk, RestorePoint } from "../types.js";
+import { handBackIfUnread } from "./instant-access.js";
 import { existingRepo, refuseIfReadByDomains } from "./repo-access.js";
 import { removeStrayCheckpoints, removeUnlistedFiles } from "./sweep.js";
 
@@ -67,6 +68,7 @@ export async function prune(ctx: Context, options: PruneOptions): Promise<PruneR
     }
     if (!options.dryRun || !interrupted)
       await refuseIfInterrupted(path.join(repoDir, JOURNAL_FILE), options.domain);
+    if (!options.dryRun) await handBackIfUnread(ctx, repoDir);
     const decision = choosePoints(catalog, options.policy);
     const plan = planPrune(catalog, decision.remove);
     const bytesBefore = repoBytes(catalog);

@@ -12,6 +12,7 @@ import { chainTip, readCatalog } from "../repo/catalog.js";
 import { domainDir, parseOverlay } from "../repo/paths.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
 import type { Catalog, Disk, Domain } from "../types.js";
+import { handBackIfUnread } from "./instant-access.js";
 import { finishInterruptedPrune } from "./prune.js";
 import { removeStrayCheckpoints, removeUnlistedFiles } from "./sweep.js";
 
@@ -62,6 +63,7 @@ export async function repairDomain(
   if (domain.active) await endJobs(ctx, domain, say);
   for (const disk of fileDisks(domain)) await repairChain(ctx, domain, disk, catalog, say);
   if (repoDir) await removeUnlistedFiles(repoDir, catalog, say);
+  if (repoDir) await handBackIfUnread(ctx, repoDir);
   if (catalog) await removeStrayCheckpoints(ctx, domain.name, catalog, say);
   await finishIntents(ctx, domain, journals, say);
   for (const file of journalFiles(ctx, domain.name, repoDir)) await fs.rm(file, { force: true });

@@ -1,21 +1,27 @@
-import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import type { Context } from "../context.js";
-import { describeIoError, OperationError, UsageError } from "../errors.js";
+import { describeIoError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import { checkNameIsFree } from "../libvirt/domain.js";
-import { asNewDomain, withBootPaths, withDiskSources } from "../libvirt/domain-xml.js";
 import { checkQemuReaches, letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
 import { lockDomain } from "../lock.js";
-import { convertShowingProgress } from "../progress.js";
-import { qemuImg } from "../qemu/qemu-img.js";
-import { placeTpmState, restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
+import { restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
 import { findPoint } from "../repo/catalog.js";
-import { exists, fsyncFile, makeWritableDir, writeFileAtomic } from "../repo/files.js";
-import { domainXmlFile, PARTIAL } from "../repo/paths.js";
-import type { AuxFile, BootPaths, PointDisk, RestorePoint } from "../types.js";
+import { exists, makeWritableDir, writeFileAtomic } from "../repo/files.js";
+import { checkRestoreSources } from "../repo/integrity.js";
+import type { AuxFile, Catalog, PointDisk, RestorePoint } from "../types.js";
+import { handBackIfUnread, lendLayers } from "./instant-access.js";
 import { existingRepo } from "./repo-access.js";
+import {
+  bootPaths,
+  firstMissingDir,
+  placeTpm,
+  removeRestored,
+  resumeFromMemory,
+  writeImage,
+  writeOverlay,
+} from "./restore-files.js";
+import { instantChains, restoredXml } from "./restore-xml.js";
 
 export interface RestoreOptions {
   domain: string;
@@ -46,7 +52,8 @@ export interface RestoreReport {
  * Writes each disk of a point as a standalone image into `to`, plus the domain XML pointing at them,
  * and with --define registers that XML as a new domain. --instant writes thin overlays over the
  * repository files instead and starts the domain: it runs in seconds, its writes go to the overlays.
- * Reads the repository only; never writes over an existing file or an existing domain.
+ * Every repository file it reads is checked against the catalog first. Reads the repository only
+ * (--instant lends its files to QEMU for reading); never writes over an existing file or domain.
  */
 export async function restore(ctx: Context, options: RestoreOptions): Promise<RestoreReport> {
   const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
@@ -60,6 +67,27 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
   if (options.instant && !options.define)
     throw new UsageError("--instant needs a name for the new domain: --instant NAME");
   if (options.define) await checkNameIsFree(ctx.run, ctx.virsh, options.define);
+  const plan = planRestore(ctx, options, point);
+  for (const file of plan.writes) {
+    if (await exists(file))
+      throw new UsageError(`${file} already exists; restore never overwrites files`);
+  }
+  const release = await lockDomain(ctx, options.domain, "restore");
+  try {
+    await handBackIfUnread(ctx, dir);
+    const read = [...plan.bootFiles.map((b) => b.aux), ...(plan.resume ? [plan.memory] : [])];
+    await checkRestoreSources(ctx, dir, catalog, point, plan.disks, read.filter(isAux));
+    await writeFiles(ctx, options, dir, catalog, point, plan);
+    return await register(ctx, options, dir, catalog, point, plan);
+  } finally {
+    await release();
+  }
+}
+
+type Plan = ReturnType<typeof planRestore>;
+
+/** Which disks and files go where; nothing is touched yet. */
+function planRestore(ctx: Context, options: RestoreOptions, point: RestorePoint) {
   const disks = pickDisks(point, options.disks);
   const memory = point.files?.find((f) => f.kind === "memory");
   // libvirt resumes saved RAM only under the domain's own name and uuid, with all its disks.
@@ -82,93 +110,138 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
   const bootFiles = (point.files ?? [])
     .filter((f) => f.kind !== "memory")
     .map((f) => ({ aux: f, file: restoredBootPath(to, f, newName) }));
+  const writes = [...outputs.map((o) => o.file), ...bootFiles.map((b) => b.file), xmlFile];
+  return { disks, memory, resume, to, outputs, xmlFile, sources, bootFiles, writes };
+}
 
-  for (const file of [...outputs.map((o) => o.file), ...bootFiles.map((b) => b.file), xmlFile]) {
-    if (await exists(file))
-      throw new UsageError(`${file} already exists; restore never overwrites files`);
-  }
+function isAux(file: AuxFile | undefined): file is AuxFile {
+  return file !== undefined;
+}
+
+/** Disks, boot files and the XML into --to; on any failure everything written there goes again. */
+async function writeFiles(
+  ctx: Context,
+  options: RestoreOptions,
+  dir: string,
+  catalog: Catalog,
+  point: RestorePoint,
+  plan: Plan,
+): Promise<void> {
+  const { to } = plan;
   // Only a folder this restore makes is virtsnap's to open up for QEMU; a user's keeps its modes.
-  const toIsNew = !(await exists(to));
-  await makeWritableDir(to).catch((error) => {
-    throw describeIoError(error, `cannot write into ${to}`);
-  });
-  if (options.define) {
-    // The new domain's QEMU opens the files in `to` (and, for --instant, the repository's).
-    const host = (await ctx.run(ctx.virsh.capabilitiesOfHost())).stdout;
-    const qemu = qemuIdentityOfHost(host);
-    const why = "the restored domain's QEMU opens these files";
-    if (toIsNew) await letQemuReach(qemu, [to], why);
-    else await checkQemuReaches(qemu, to, why);
-    if (options.instant) await letQemuReach(qemu, [dir, path.join(dir, point.chain)], why);
-  }
-  const release = await lockDomain(ctx, options.domain, "restore");
+  const made = await firstMissingDir(to);
+  let journal: Journal<"restore"> | undefined;
   try {
-    const journal = await Journal.open(
+    await makeWritableDir(to).catch((error) => {
+      throw describeIoError(error, `cannot write into ${to}`);
+    });
+    if (options.define) {
+      // The new domain's QEMU opens the files in `to` (and, for --instant, the repository's).
+      const qemu = await qemuOfHost(ctx);
+      if (made !== undefined) await letQemuReach(qemu, [to], WHY);
+      else await checkQemuReaches(qemu, to, WHY);
+      if (options.instant) await checkQemuReaches(qemu, path.dirname(dir), WHY);
+    }
+    journal = await Journal.open(
       path.join(dir, JOURNAL_FILE),
       { command: "restore", domain: options.domain, restoreTo: to },
       ctx.env,
     );
     await journal.step("write-disks");
-    for (const { disk, file } of outputs) {
+    for (const { disk, file } of plan.outputs) {
       const source = path.join(dir, disk.file);
-      if (!(await exists(source)))
-        throw new OperationError(`repository file ${source} is missing; run 'virtsnap verify'`);
       ctx.log.info(`disk ${disk.target}: ${options.instant ? "overlay" : "writing"} ${file}`);
       if (options.instant) await writeOverlay(ctx, source, file, disk.virtualSize);
       else await writeImage(ctx, source, file, options.format);
     }
-    for (const { aux, file } of bootFiles) {
+    for (const { aux, file } of plan.bootFiles) {
       ctx.log.info(`${aux.kind}: writing ${file}`);
       await writeBootFile(path.join(dir, aux.file), file);
     }
-    const savedXml = await fs.readFile(
-      path.join(dir, domainXmlFile(point.chain, point.id)),
-      "utf8",
-    );
     await journal.step("write-xml");
-    // Disks not restored are left out: the XML must never point a new domain at a live image.
-    const xml = await withBootPaths(
-      await withDiskSources(savedXml, sources, { dropOtherDisks: true }),
-      bootPaths(bootFiles),
-    );
-    const newDomain = options.define && !resume ? await asNewDomain(xml, options.define) : xml;
-    await writeFileAtomic(xmlFile, newDomain);
+    await writeFileAtomic(plan.xmlFile, await restoredXml(ctx, options, dir, catalog, point, plan));
     await journal.close();
-  } finally {
-    await release();
+  } catch (error) {
+    await removeRestored(to, made, plan.writes);
+    // Cleaned up already: nothing is left for repair to finish.
+    await journal?.close();
+    throw error;
   }
-  const tpmFiles = bootFiles.map((b) => b.aux).filter((f) => f.kind === "tpm");
-  if (resume && memory) {
-    await placeTpm(ctx, dir, tpmFiles, catalog.domain.uuid);
-    await resumeFromMemory(ctx, path.join(dir, memory.file), sources, bootPaths(bootFiles));
-    ctx.log.info(`resumed '${options.domain}' from the memory state of point ${point.id}`);
-  }
-  if (options.define) {
-    await ctx.run(ctx.virsh.define(xmlFile));
-    ctx.log.info(`defined domain '${options.define}'`);
-    const uuid = (await ctx.run(ctx.virsh.domUuid(options.define))).stdout.trim();
-    if (!resume) await placeTpm(ctx, dir, tpmFiles, uuid);
-  } else if (tpmFiles.length > 0) {
-    ctx.log.info(
-      `the TPM state is in ${path.join(to, "tpm")}: copy it to ${SWTPM_DIR}/<uuid>/ before the domain first starts`,
-    );
-  }
-  if (options.instant && options.define && !resume) {
-    await ctx.run(ctx.virsh.start(options.define));
-    ctx.log.info(
-      `started '${options.define}' on overlays in ${to}; 'virsh blockpull ${options.define} <disk> --wait' makes a disk independent of the repository`,
-    );
+}
+
+const WHY = "the restored domain's QEMU opens these files";
+
+async function qemuOfHost(ctx: Context) {
+  return qemuIdentityOfHost((await ctx.run(ctx.virsh.capabilitiesOfHost())).stdout);
+}
+
+/** Lend the repository to QEMU (--instant), then resume, define and start, as asked. */
+async function register(
+  ctx: Context,
+  options: RestoreOptions,
+  dir: string,
+  catalog: Catalog,
+  point: RestorePoint,
+  plan: Plan,
+): Promise<RestoreReport> {
+  try {
+    if (options.instant)
+      await lendLayers(ctx, dir, catalog, point, plan.disks, await qemuOfHost(ctx));
+    await bringUp(ctx, options, dir, catalog, point, plan);
+  } catch (error) {
+    // Not defined: nothing reads the repository, the loan ends now. Defined: it stays for the domain.
+    if (options.instant) await handBackIfUnread(ctx, dir);
+    throw error;
   }
   return {
     domain: options.domain,
     point: point.id,
-    files: outputs.map((o) => ({ target: o.disk.target, file: o.file })),
-    xml: xmlFile,
+    files: plan.outputs.map((o) => ({ target: o.disk.target, file: o.file })),
+    xml: plan.xmlFile,
     ...(options.define ? { defined: options.define } : {}),
-    started: options.instant || resume,
-    resumed: resume,
+    started: options.instant || plan.resume,
+    resumed: plan.resume,
   };
 }
+
+async function bringUp(
+  ctx: Context,
+  options: RestoreOptions,
+  dir: string,
+  catalog: Catalog,
+  point: RestorePoint,
+  plan: Plan,
+): Promise<void> {
+  const tpmFiles = plan.bootFiles.map((b) => b.aux).filter((f) => f.kind === "tpm");
+  if (plan.resume && plan.memory) {
+    await placeTpm(ctx, dir, tpmFiles, catalog.domain.uuid);
+    await resumeFromMemory(
+      ctx,
+      path.join(dir, plan.memory.file),
+      plan.sources,
+      bootPaths(plan.bootFiles),
+      options.instant ? instantChains(dir, catalog, point, plan.disks) : undefined,
+    );
+    ctx.log.info(`resumed '${options.domain}' from the memory state of point ${point.id}`);
+  }
+  if (options.define) {
+    await ctx.run(ctx.virsh.define(plan.xmlFile));
+    ctx.log.info(`defined domain '${options.define}'`);
+    const uuid = (await ctx.run(ctx.virsh.domUuid(options.define))).stdout.trim();
+    if (!plan.resume) await placeTpm(ctx, dir, tpmFiles, uuid);
+  } else if (tpmFiles.length > 0) {
+    ctx.log.info(
+      `the TPM state is in ${path.join(plan.to, "tpm")}: copy it to ${SWTPM_DIR}/<uuid>/ before the domain first starts`,
+    );
+  }
+  if (options.instant && options.define && !plan.resume) {
+    await ctx.run(ctx.virsh.start(options.define));
+    ctx.log.info(
+      `started '${options.define}' on overlays in ${plan.to}; 'virsh blockpull ${options.define} <disk> --wait' makes a disk independent of the repository`,
+    );
+  }
+}
+
 function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDisk[] {
   if (!targets) return point.disks;
   return targets.map((t) => {
@@ -179,76 +252,4 @@ function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDis
       );
     return disk;
   });
-}
-
-async function writeImage(
-  ctx: Context,
-  source: string,
-  file: string,
-  format: "qcow2" | "raw",
-): Promise<void> {
-  await writeIntoPlace(file, (partial) =>
-    convertShowingProgress(ctx, qemuImg.convert(source, partial, format), path.basename(file)),
-  );
-}
-
-/** A thin overlay whose backing is the repository file (absolute): QEMU only ever reads that one. */
-async function writeOverlay(
-  ctx: Context,
-  source: string,
-  file: string,
-  virtualSize: number,
-): Promise<void> {
-  await writeIntoPlace(file, (partial) =>
-    ctx.run(qemuImg.createOverlay(partial, source, "qcow2", String(virtualSize))),
-  );
-}
-
-/** `produce` writes `<file>.partial`; it is flushed and renamed into place, or removed on any failure. */
-async function writeIntoPlace(
-  file: string,
-  produce: (partial: string) => Promise<unknown>,
-): Promise<void> {
-  const partial = file + PARTIAL;
-  try {
-    await produce(partial);
-    await fsyncFile(partial);
-    await fs.rename(partial, file);
-  } catch (error) {
-    await fs.rm(partial, { force: true });
-    throw error;
-  }
-}
-
-/** `virsh restore` of the saved RAM, its XML (from the save image) pointed at the restored disks. */
-async function resumeFromMemory(
-  ctx: Context,
-  memoryFile: string,
-  sources: ReadonlyMap<string, { file: string; format: string }>,
-  boot: BootPaths,
-): Promise<void> {
-  const saved = (await ctx.run(ctx.virsh.saveImageXml(memoryFile))).stdout;
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-"));
-  try {
-    const xml = path.join(tmp, "domain.xml");
-    const moved = await withBootPaths(await withDiskSources(saved, sources), boot);
-    await fs.writeFile(xml, moved, { mode: 0o600 });
-    await ctx.run(ctx.virsh.restoreMemory(memoryFile, xml));
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
-  }
-}
-
-function bootPaths(files: { aux: AuxFile; file: string }[]): BootPaths {
-  return Object.fromEntries(
-    files.filter((b) => b.aux.kind !== "tpm").map((b) => [b.aux.kind, b.file]),
-  ) as BootPaths;
-}
-
-/** The point's TPM state, for the domain that now has `uuid` (never over existing state). */
-async function placeTpm(ctx: Context, repoDir: string, files: AuxFile[], uuid: string) {
-  const placed = await placeTpmState(repoDir, files, uuid);
-  if (placed) ctx.log.info(`TPM state restored into ${placed}`);
-  else if (files.length > 0)
-    ctx.log.warn(`${SWTPM_DIR}/${uuid} exists already: its TPM state was left as it is`);
 }

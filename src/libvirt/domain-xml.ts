@@ -2,7 +2,7 @@ import xml2js from "xml2js";
 import type { BootPaths, Disk, DiskDevice } from "../types.js";
 
 // xml2js' object form of libvirt XML: attributes under "$", children as arrays.
-type Node = { $?: Record<string, string>; _?: string; [child: string]: unknown };
+export type Node = { $?: Record<string, string>; _?: string; [child: string]: unknown };
 
 export interface DomainXml {
   name: string;
@@ -19,7 +19,7 @@ export async function parseXml(xml: string): Promise<Node> {
   return (await xml2js.parseStringPromise(xml)) as Node;
 }
 
-function children(node: Node | undefined, name: string): Node[] {
+export function children(node: Node | undefined, name: string): Node[] {
   const value = node?.[name];
   return Array.isArray(value) ? (value as Node[]) : [];
 }
@@ -136,7 +136,35 @@ export async function asNewDomain(xml: string, name: string): Promise<string> {
   return build(root);
 }
 
-function build(root: Node): string {
+/**
+ * restore --instant: each disk's backing chain spelled out (libvirt then uses it instead of the
+ * image headers), every layer with <seclabel model='dac' relabel='no'/>, so libvirt never chowns
+ * the repository's files to QEMU's user (and never leaves them so: it does not restore the labels
+ * of backing files when a domain stops). QEMU reads them through the group access virtsnap lends.
+ */
+export async function withReadOnlyBackingChains(
+  xml: string,
+  chains: ReadonlyMap<string, readonly string[]>,
+): Promise<string> {
+  const root = await parseXml(xml);
+  for (const disk of diskNodes(root)) {
+    const files = chains.get(targetOf(disk));
+    if (!files) continue;
+    let store: unknown = "";
+    for (const file of [...files].reverse()) {
+      store = {
+        $: { type: "file" },
+        format: [{ $: { type: "qcow2" } }],
+        source: [{ $: { file }, seclabel: [{ $: { model: "dac", relabel: "no" } }] }],
+        backingStore: [store],
+      };
+    }
+    disk.backingStore = [store];
+  }
+  return build(root);
+}
+
+export function build(root: Node): string {
   return new xml2js.Builder({
     headless: true,
     renderOpts: { pretty: true, indent: "  ", newline: "\n" },

@@ -18,6 +18,8 @@ import { type ListedPoint, PointBook } from "../lab/points.js";
 async function repoChecksums(dir: string): Promise<Map<string, string>> {
   const sums = new Map<string, string>();
   for (const entry of await fs.readdir(dir, { recursive: true })) {
+    // --instant's record of the files it lent QEMU (restore-safety.test.ts) is not point data.
+    if (entry === "lent-to-qemu.json") continue;
     const file = path.join(dir, entry);
     if ((await fs.stat(file)).isFile()) sums.set(entry, await sha256(file));
   }
@@ -222,5 +224,69 @@ describe("restore --define / --instant", () => {
       await identical(await book.expected("vdb", inc), path.join(to, "vdb.qcow2")),
       "the instant domain's data outlived the prune",
     );
+  });
+});
+
+describe("restore --define: a domain that runs beside the original", () => {
+  let vm: LabDomain;
+  let work: string;
+  const made: string[] = [];
+
+  before(async () => {
+    work = await tempDir("virtsnap-beside-");
+    // A serial log, a guest-agent socket and a console socket at fixed paths, as an admin sets them.
+    const dir = "/var/lib/libvirt/images";
+    const serial = path.join(dir, `${uniqueName("vst-serial")}.log`);
+    const agent = `/var/lib/libvirt/qemu/channel/target/${uniqueName("vst-agent")}.sock`;
+    const consoleSock = path.join(dir, `${uniqueName("vst-console")}.sock`);
+    // Listed first: after() removes them even when the domain fails to start.
+    made.push(serial, agent, consoleSock);
+    vm = await LabDomain.create({
+      disks: [{ target: "vda", format: "qcow2", sizeMiB: 32 }],
+      start: true,
+      extraDisksXml: `<serial type='file'><source path='${serial}'/><target port='0'/></serial>
+        <channel type='unix'><source mode='bind' path='${agent}'/>
+          <target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+        <serial type='unix'><source mode='bind' path='${consoleSock}'/><target port='1'/></serial>`,
+    });
+    await vm.write("vda", 0x71, 0, 2);
+  });
+
+  after(async () => {
+    for (const name of made.filter((m) => !m.startsWith("/"))) {
+      await sh("virsh", ["destroy", "--domain", name]);
+      await sh("virsh", ["undefine", "--domain", name]);
+    }
+    await vm?.destroy();
+    for (const file of made.filter((m) => m.startsWith("/"))) await fs.rm(file, { force: true });
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it("a serial log, agent socket and console socket of its own: it starts while the original runs", async () => {
+    const backupDir = path.join(work, "backups");
+    const book = new PointBook(vm, backupDir, work);
+    const point = await book.backup("--mode", "snapshot", "--quiesce=off");
+    const name = uniqueName("vst-beside");
+    made.push(name);
+    const to = path.join(work, "beside");
+    const r = await virtsnap(["restore", vm.name, "-b", backupDir, "--to", to, "--define", name]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    await must("virsh", ["start", "--domain", name]);
+    for (const domain of [vm.name, name])
+      assert.equal((await must("virsh", ["domstate", "--domain", domain])).trim(), "running");
+    const xml = await must("virsh", ["dumpxml", "--domain", name]);
+    const original = await must("virsh", ["dumpxml", "--domain", vm.name]);
+    const serialOf = (x: string) => /<serial type='file'>\s*<source path='([^']+)'/.exec(x)?.[1];
+    const agentOf = (x: string) =>
+      /<channel type='unix'>\s*<source mode='bind' path='([^']+)'/.exec(x)?.[1];
+    const serial = serialOf(xml) ?? "";
+    assert.equal(path.dirname(serial), to, `the copy's serial log is in --to: ${serial}`);
+    assert.ok((await fs.stat(serial)).isFile(), "virtlogd writes it");
+    assert.notEqual(agentOf(xml), agentOf(original), "an agent socket of its own");
+    assert.ok(agentOf(xml), "libvirt made one");
+    const consoleOf = (x: string) =>
+      /<serial type='unix'>\s*<source mode='bind' path='([^']+)'/.exec(x)?.[1];
+    assert.equal(path.dirname(consoleOf(xml) ?? ""), to, "its console socket is in --to");
+    assert.ok(await identical(await book.expected("vda", point), path.join(to, "vda.qcow2")));
   });
 });
