@@ -25,6 +25,7 @@ import type {
   Catalog,
   Chain,
   Domain,
+  ExcludedDisk,
   Mode,
   Quiesce,
   Repository,
@@ -292,7 +293,7 @@ async function backupDomain(
         `${name}: libvirt cannot limit a cbt backup job's bandwidth; --bandwidth is not applied`,
       );
     const level = levelFor(repo.catalog, options);
-    const pointId = await freePointId(ctx, repo.catalog, chains);
+    const pointId = await freePointId(ctx, repo.catalog, chains, name);
     const capture = prepareCapture(
       ctx,
       domain,
@@ -302,6 +303,7 @@ async function backupDomain(
       pointId,
       { ...options, level },
       transfer,
+      skipped.map((s) => ({ target: s.target, reason: s.reason })),
     );
     const { plan } = capture;
     const disks = plan.jobs.map((j) => ({ target: j.target, level: j.level, file: j.file }));
@@ -347,9 +349,11 @@ function prepareCapture(
   pointId: string,
   options: BackupOptions,
   transfer: Transfer,
+  excluded: ExcludedDisk[],
 ): Capture {
   if (mode === "snapshot") {
-    const plan = snapshotPlan(repo.catalog, chains, pointId, options.level);
+    const planned = snapshotPlan(repo.catalog, chains, pointId, options.level, domain.name);
+    const plan = { ...planned, excluded };
     const run = () =>
       journaled(ctx, repo, "backup.snapshot", domain.name, pointId, (journal) =>
         snapshotBackup(
@@ -363,8 +367,8 @@ function prepareCapture(
       );
     return { plan, run };
   }
-  const plan = planCbt(repo.catalog, chains, pointId, options.level);
-  const fullInstead = () => planCbt(repo.catalog, chains, pointId, "full");
+  const plan = { ...planCbt(repo.catalog, chains, pointId, options.level), excluded };
+  const fullInstead = () => ({ ...planCbt(repo.catalog, chains, pointId, "full"), excluded });
   const quiesce = options.quiesce;
   const run = () =>
     journaled(ctx, repo, "backup.cbt", domain.name, pointId, async (journal) => {

@@ -14,8 +14,9 @@ import { placeTpmState, restoredBootPath, SWTPM_DIR, writeBootFile } from "../re
 import { findPoint } from "../repo/catalog.js";
 import { exists, fsyncFile, makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
-import type { AuxFile, BootPaths, PointDisk, RestorePoint } from "../types.js";
+import type { AuxFile, BootPaths, ExcludedDisk, PointDisk, RestorePoint } from "../types.js";
 import { existingRepo } from "./repo-access.js";
+import { missingDisks, tellMissing } from "./restore-missing.js";
 
 export interface RestoreOptions {
   domain: string;
@@ -40,6 +41,8 @@ export interface RestoreReport {
   started: boolean;
   /** Running from the point's saved memory (backup --memory-state), not booted. */
   resumed: boolean;
+  /** The domain's disks this point does not hold, with the reason the backup recorded. */
+  missing: ExcludedDisk[];
 }
 
 /**
@@ -102,6 +105,7 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     if (options.instant) await letQemuReach(qemu, [dir, path.join(dir, point.chain)], why);
   }
   const release = await lockDomain(ctx.lockDir, ctx.uri, options.domain, "restore", ctx.log);
+  let missing: ExcludedDisk[] = [];
   try {
     const journal = await Journal.open(
       path.join(dir, JOURNAL_FILE),
@@ -125,6 +129,8 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
       path.join(dir, domainXmlFile(point.chain, point.id)),
       "utf8",
     );
+    missing = await missingDisks(savedXml, point);
+    tellMissing(ctx.log, point, missing);
     await journal.step("write-xml");
     // Disks not restored are left out: the XML must never point a new domain at a live image.
     const xml = await withBootPaths(
@@ -167,6 +173,7 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     ...(options.define ? { defined: options.define } : {}),
     started: options.instant || resume,
     resumed: resume,
+    missing,
   };
 }
 function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDisk[] {
