@@ -24,6 +24,7 @@ describe("raw file and block device disks, snapshot and cbt mode", () => {
   let work: string;
   let book: PointBook;
   let loop: string;
+  let mounted: string | undefined;
 
   before(async () => {
     work = await tempDir("virtsnap-blk-");
@@ -41,6 +42,7 @@ describe("raw file and block device disks, snapshot and cbt mode", () => {
   });
 
   after(async () => {
+    if (mounted) await sh("umount", [mounted]);
     await vm?.destroy();
     await fs.rm(work, { recursive: true, force: true });
     // The loop device went with the domain: nothing of the test stays attached.
@@ -131,6 +133,8 @@ describe("raw file and block device disks, snapshot and cbt mode", () => {
     }
     const xml = await fs.readFile(path.join(to, `${vm.name}.xml`), "utf8");
     assert.ok(!xml.includes(loop), "the restored XML never points at the live block device");
+    assert.ok(!xml.includes('type="block"'), "the restored block disk is a file disk");
+    assert.ok(xml.includes(path.join(to, "vdc.qcow2")));
   });
 
   it("--exclude leaves a disk out; the point records it; restore names it", async () => {
@@ -188,6 +192,21 @@ describe("raw file and block device disks, snapshot and cbt mode", () => {
     // The device itself now holds everything the guest wrote.
     assert.ok(await identical(await vm.expectedImage("vdc", work), loop));
     assert.ok(await identical(await vm.expectedImage("vdb", work), vm.disks[1]?.path ?? ""));
+
+    // A shut-off run that fails (target full) merges its overlays back: vdc is type='block' again.
+    const small = path.join(work, "small");
+    await fs.mkdir(small);
+    await must("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small]);
+    mounted = small;
+    const failed = await virtsnap(["backup", vm.name, "-b", small, "--mode", "snapshot"]);
+    assert.equal(failed.exitCode, 1, failed.stderr);
+    assert.match(failed.stderr, /No space left on device/);
+    for (const d of vm.disks) assert.deepEqual(await vm.chain(d.target), [d.path], d.target);
+    assert.deepEqual(await vm.overlayFiles(), []);
+    const again = await must("virsh", ["dumpxml", "--inactive", "--domain", vm.name]);
+    assert.ok(again.includes(`<disk type='block' device='disk'>`), again);
+    assert.ok(again.includes(`<source dev='${loop}'`), again);
+    assert.ok(await identical(await vm.expectedImage("vdc", work), loop));
     await vm.start();
   });
 
