@@ -312,6 +312,8 @@ async function backupDomain(
       return { ...result, status: "planned", point: plan.pointId, seconds: 0, warnings: [] };
     const targets = plan.jobs.map((j) => j.target).join(", ");
     ctx.log.info(`${name}: ${mode} ${plan.level} backup of ${targets} as point ${plan.pointId}`);
+    for (const job of plan.jobs)
+      if (job.wholeReason) ctx.log.info(`${name}: disk ${job.target}: ${job.wholeReason}`);
     const point = await capture.run();
     const bytes = point.disks.reduce((sum, d) => sum + d.bytes, 0);
     const seconds = (ctx.now().getTime() - started) / 1000;
@@ -335,7 +337,7 @@ interface Capture {
     pointId: string;
     chain: string;
     level: string;
-    jobs: { target: string; level: string; file: string }[];
+    jobs: { target: string; level: string; file: string; wholeReason: string | undefined }[];
   };
   run: () => Promise<RestorePoint>;
 }

@@ -12,9 +12,11 @@ export async function readChain(run: Run, disk: Disk): Promise<Chain> {
   return { target: disk.target, layers };
 }
 
-/** qemu-img does not say whether a raw layer is a file or a block device (an LVM volume): stat does. */
+/**
+ * qemu-img does not say whether a layer is a file or a block device (an LVM volume, raw or qcow2
+ * on it): stat does.
+ */
 async function markBlock(layer: Layer): Promise<Layer> {
-  if (layer.format !== "raw") return layer;
   const stat = await fs.stat(layer.file).catch(() => undefined);
   return stat?.isBlockDevice() ? { ...layer, block: true } : layer;
 }

@@ -258,5 +258,16 @@ describe("raw file and block device disks, snapshot and cbt mode", () => {
     const next = await backup("--mode", "snapshot");
     assert.deepEqual([next.level, next.parent], ["inc", base.id]);
     await book.assertRestores(next);
+
+    // Running: consolidate --all-layers pivots QEMU back onto the device itself.
+    const c = await virtsnap(["consolidate", vm.name, "--all-layers"]);
+    assert.equal(c.exitCode, 0, c.stderr);
+    for (const d of vm.disks) assert.deepEqual(await vm.chain(d.target), [d.path], d.target);
+    assert.deepEqual(await vm.overlayFiles(), []);
+    for (const live of [[], ["--inactive"]]) {
+      const xml = await must("virsh", ["dumpxml", ...live, "--domain", vm.name]);
+      const vdc = xml.split("<disk ").find((d) => d.includes("dev='vdc'")) ?? "";
+      assert.match(vdc, /^type='block'/, `${live.join("")} XML: ${vdc}`);
+    }
   });
 });
