@@ -108,7 +108,10 @@ export function buildProgram(): Command {
     .addOption(quiesceOption())
     .option("--include <devs>", "only these disks (comma-separated targets, e.g. vda,vdb)")
     .option("--exclude <devs>", "skip these disks")
-    .option("--include-raw", "also back up raw images (copied whole every time)")
+    .option(
+      "--include-raw",
+      "no effect: raw and block disks are always backed up (kept for old cron lines)",
+    )
     .option("--full-every <n>", "start a new chain after N points", positiveInt)
     .option("--compress", "qcow2-compress new point files (zstd where QEMU has it)")
     .option(
@@ -151,7 +154,6 @@ export function buildProgram(): Command {
           filter: {
             include: parseDeviceList(opts.include as string | undefined),
             exclude: parseDeviceList(opts.exclude as string | undefined) ?? [],
-            includeRaw: Boolean(opts.includeRaw),
           },
           dryRun: Boolean(opts.dryRun),
           fullEvery: opts.fullEvery as number | undefined,

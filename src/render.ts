@@ -85,7 +85,11 @@ export function renderList(domains: DomainPoints[]): string {
       const rows = [["POINT", "LEVEL", "MODE", "CHAIN", "DISKS", "SIZE", "QUIESCED"]];
       for (const p of points) {
         const bytes = p.disks.reduce((sum, d) => sum + d.bytes, 0);
-        const disks = p.disks.map((d) => d.target).join(",");
+        // whole: copied whole inside an incremental (a raw disk in cbt mode); -name: left out.
+        const disks = [
+          ...p.disks.map((d) => (d.whole ? `${d.target}(whole)` : d.target)),
+          ...(p.excluded ?? []).map((e) => `-${e.target}`),
+        ].join(",");
         rows.push([p.id, p.level, p.mode, p.chain, disks, size(bytes), p.quiesced ? "yes" : "no"]);
       }
       return `${domain}: ${points.length} point(s)\n${table(rows)}`;
@@ -99,6 +103,7 @@ export function renderRestore(report: RestoreReport): string {
     `restored ${report.domain} at ${report.point}:`,
     ...lines,
     `domain XML: ${report.xml}`,
+    ...report.missing.map((m) => `not in this point: ${m.target} (${m.reason})`),
     ...(report.defined
       ? [
           `${report.resumed ? "resumed from memory and defined" : report.started ? "defined and started" : "defined"} domain '${report.defined}'`,

@@ -42,6 +42,8 @@ export interface Layer {
   backing: string | undefined;
   /** qcow2 compat level ("1.1" = v3, "0.10" = v2); undefined for raw. */
   compat: string | undefined;
+  /** A block device (LVM volume, partition, loop device), not a file: its overlays live elsewhere. */
+  block?: boolean;
 }
 
 /** A disk's live chain: layers[0] is what QEMU writes to. */
@@ -75,6 +77,18 @@ export interface PointDisk {
   virtualSize: number;
   bytes: number;
   sha256: string;
+  /**
+   * Copied whole although the point is an incremental (a raw image in cbt mode cannot carry a dirty
+   * bitmap; a disk new to the chain has no parent file); `reason` says which.
+   */
+  whole?: true;
+  reason?: string;
+}
+
+/** A disk of the domain that a point does not hold, and why (absent in older catalogs). */
+export interface ExcludedDisk {
+  target: string;
+  reason: string;
 }
 
 export interface RestorePoint {
@@ -86,6 +100,8 @@ export interface RestorePoint {
   parent: string | null;
   quiesced: boolean;
   disks: PointDisk[];
+  /** The domain's disks the point left out (--exclude, cdrom, shareable, ...), each with its reason. */
+  excluded?: ExcludedDisk[];
   /** Files besides the disks (absent in older catalogs: none). */
   files?: AuxFile[];
   /** cbt: the checkpoint this point created (absent in older catalogs: `virtsnap-<id>`). */

@@ -128,7 +128,8 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
     const disks: PointDisk[] = [];
     for (const job of plan.jobs) {
       if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
-      disks.push(await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize));
+      const disk = await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize);
+      disks.push(job.wholeReason ? { ...disk, whole: true, reason: job.wholeReason } : disk);
     }
     if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
     await writeFileAtomic(
@@ -145,6 +146,7 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
       parent,
       quiesced,
       disks,
+      ...(plan.excluded?.length ? { excluded: plan.excluded } : {}),
       ...(boot.length > 0 ? { files: boot } : {}),
       ...(plan.checkpoint ? { checkpoint: plan.checkpoint } : {}),
     };

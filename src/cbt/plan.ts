@@ -3,7 +3,7 @@ import { OperationError } from "../errors.js";
 import { ownImage } from "../qemu/live-chain.js";
 import { chainTip } from "../repo/catalog.js";
 import { pointFile } from "../repo/paths.js";
-import type { Catalog, Chain, Layer, Level, RestorePoint } from "../types.js";
+import type { Catalog, Chain, ExcludedDisk, Layer, Level, RestorePoint } from "../types.js";
 import { checkpointName, checkpointOf } from "./names.js";
 
 export type CbtLevelOption = "auto" | Level;
@@ -19,6 +19,8 @@ export interface CbtDiskJob {
   backing: string | undefined;
   /** Whether the new checkpoint tracks this disk (qcow2 only; raw images cannot hold a bitmap). */
   bitmap: boolean;
+  /** Why this disk of an incremental point is copied whole (recorded in the catalog). */
+  wholeReason: string | undefined;
 }
 
 export interface CbtPlan {
@@ -35,6 +37,8 @@ export interface CbtPlan {
   /** Checkpoints to keep after the job; this repository's others are deleted (bitmaps stay few). */
   keep: string[];
   jobs: CbtDiskJob[];
+  /** The domain's disks this point leaves out, recorded in the catalog (filled in by backup). */
+  excluded?: ExcludedDisk[];
 }
 
 export function planCbt(
@@ -104,6 +108,7 @@ function diskJob(
   const raw = own.format === "raw";
   const parentDisk = raw ? undefined : parent?.disks.find((d) => d.target === chain.target);
   const fileLevel: Level = parentDisk || level === "copy" ? level : "full";
+  const whole = fileLevel !== level;
   return {
     target: chain.target,
     own,
@@ -111,5 +116,10 @@ function diskJob(
     file: pointFile(chainId, chain.target, pointId, fileLevel),
     backing: parentDisk ? path.basename(parentDisk.file) : undefined,
     bitmap: !raw && level !== "copy",
+    wholeReason: !whole
+      ? undefined
+      : raw
+        ? `raw ${own.block ? "block device" : "image"}: no dirty bitmap, copied whole at every point (--mode snapshot keeps it incremental)`
+        : "not in the previous point: copied whole",
   };
 }

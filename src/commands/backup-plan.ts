@@ -1,12 +1,17 @@
 import type { Context } from "../context.js";
 import { OperationError, UsageError } from "../errors.js";
-import { type DiskFilter, rawSkip, selectDisks } from "../libvirt/disk-selection.js";
+import {
+  type DiskFilter,
+  formatSkip,
+  type Skipped,
+  selectDisks,
+} from "../libvirt/disk-selection.js";
 import type { HostFacts } from "../libvirt/host.js";
 import type { Log } from "../log.js";
 import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
 import { chainDepth } from "../repo/catalog.js";
 import { exists } from "../repo/files.js";
-import { nextPointId, overlayPath, parseOverlay } from "../repo/paths.js";
+import { nextPointId, overlayBase, overlayPath, parseOverlay } from "../repo/paths.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
 import type { Catalog, Chain, Domain, Mode } from "../types.js";
 import type { BackupOptions, LevelOption, ModeOption } from "./backup.js";
@@ -21,11 +26,13 @@ export async function freePointId(
   ctx: Context,
   catalog: Catalog,
   chains: Chain[],
+  domain: string,
 ): Promise<string> {
   const taken = catalog.points.map((p) => p.id);
+  const bases = chains.map((c) => overlayBase(domain, c.target, ownImage(c)));
   for (;;) {
     const id = nextPointId(ctx.now(), taken);
-    const clash = await Promise.all(chains.map((c) => exists(overlayPath(ownImage(c).file, id))));
+    const clash = await Promise.all(bases.map((base) => exists(overlayPath(base, id))));
     if (!clash.includes(true)) return id;
     taken.push(id);
   }
@@ -86,24 +93,27 @@ export async function chooseDisks(ctx: Context, domain: Domain, filter: DiskFilt
   const chains: Chain[] = [];
   for (const disk of selected) {
     const chain = await readChain(ctx.run, disk);
-    const raw = rawSkip(disk.target, ownImage(chain).format, filter.includeRaw);
-    if (raw) skipped.push(raw);
+    const unsupported = formatSkip(disk.target, ownImage(chain).format);
+    if (unsupported) skipped.push(unsupported);
     else chains.push(chain);
   }
-  for (const s of skipped) {
-    const disk = domain.disks.find((d) => d.target === s.target);
-    if (disk?.device !== "disk") continue;
-    ctx.log.warn(`${domain.name}: skipping disk ${s.target}: ${s.reason}`);
-    // An overlay from an earlier run keeps growing while nothing backs the disk up any more.
-    if (disk.source && parseOverlay(disk.source)) {
-      ctx.log.warn(
-        `${domain.name}: disk ${s.target} still runs on ${disk.source}; 'virtsnap consolidate --all-layers' merges it`,
-      );
-    }
-  }
+  for (const s of skipped) tellSkipped(ctx, domain, s);
   if (chains.length === 0)
     throw new OperationError(`domain '${domain.name}' has no disk to back up`);
   return { chains, skipped };
+}
+
+/** A disk the guest writes and the user did not leave out is a warning each run, never silent. */
+function tellSkipped(ctx: Context, domain: Domain, s: Skipped): void {
+  const disk = domain.disks.find((d) => d.target === s.target);
+  if (s.warn) ctx.log.warn(`${domain.name}: not backing up disk ${s.target}: ${s.reason}`);
+  else ctx.log.info(`${domain.name}: not backing up ${s.target}: ${s.reason}`);
+  // An overlay from an earlier run keeps growing while nothing backs the disk up any more.
+  if (disk?.source && parseOverlay(disk.source)) {
+    ctx.log.warn(
+      `${domain.name}: disk ${s.target} still runs on ${disk.source}; 'virtsnap consolidate --all-layers' merges it`,
+    );
+  }
 }
 
 export function snapshotPlan(
@@ -111,10 +121,11 @@ export function snapshotPlan(
   chains: Chain[],
   pointId: string,
   level: LevelOption,
+  domain: string,
 ): SnapshotPlan {
   if (level === "diff" || level === "copy")
     throw new UsageError(`--level ${level} needs --mode cbt`);
-  const plan = planSnapshot(catalog, chains, pointId, level === "full");
+  const plan = planSnapshot(catalog, chains, pointId, level === "full", domain);
   if (level === "inc" && plan.level !== "inc") {
     throw new OperationError(
       "no chain to continue incrementally (first backup, or the live chain was consolidated); use --level full or auto",

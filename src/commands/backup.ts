@@ -25,6 +25,7 @@ import type {
   Catalog,
   Chain,
   Domain,
+  ExcludedDisk,
   Mode,
   Quiesce,
   Repository,
@@ -312,7 +313,7 @@ async function backupDomain(
     // cbt checkpoints carry the repository's id, so several repositories can back up one domain.
     if (mode === "cbt") repo.catalog = await withRepoId(dir, repo.catalog, !options.dryRun);
     const level = levelFor(repo.catalog, options);
-    const pointId = await freePointId(ctx, repo.catalog, chains);
+    const pointId = await freePointId(ctx, repo.catalog, chains, name);
     const capture = prepareCapture(
       ctx,
       domain,
@@ -322,6 +323,7 @@ async function backupDomain(
       pointId,
       { ...options, level },
       transfer,
+      skipped.map((s) => ({ target: s.target, reason: s.reason })),
     );
     const { plan } = capture;
     const disks = plan.jobs.map((j) => ({ target: j.target, level: j.level, file: j.file }));
@@ -330,6 +332,8 @@ async function backupDomain(
       return { ...result, status: "planned", point: plan.pointId, seconds: 0, warnings: [] };
     const targets = plan.jobs.map((j) => j.target).join(", ");
     ctx.log.info(`${name}: ${mode} ${plan.level} backup of ${targets} as point ${plan.pointId}`);
+    for (const job of plan.jobs)
+      if (job.wholeReason) ctx.log.info(`${name}: disk ${job.target}: ${job.wholeReason}`);
     const point = await capture.run();
     const bytes = point.disks.reduce((sum, d) => sum + d.bytes, 0);
     const seconds = (ctx.now().getTime() - started) / 1000;
@@ -353,7 +357,7 @@ interface Capture {
     pointId: string;
     chain: string;
     level: string;
-    jobs: { target: string; level: string; file: string }[];
+    jobs: { target: string; level: string; file: string; wholeReason: string | undefined }[];
   };
   run: () => Promise<RestorePoint>;
 }
@@ -367,9 +371,11 @@ function prepareCapture(
   pointId: string,
   options: BackupOptions,
   transfer: Transfer,
+  excluded: ExcludedDisk[],
 ): Capture {
   if (mode === "snapshot") {
-    const plan = snapshotPlan(repo.catalog, chains, pointId, options.level);
+    const planned = snapshotPlan(repo.catalog, chains, pointId, options.level, domain.name);
+    const plan = { ...planned, excluded };
     const run = () =>
       journaled(ctx, repo, "backup.snapshot", domain.name, pointId, (journal) =>
         snapshotBackup(
@@ -383,8 +389,8 @@ function prepareCapture(
       );
     return { plan, run };
   }
-  const plan = planCbt(repo.catalog, chains, pointId, options.level);
-  const fullInstead = () => planCbt(repo.catalog, chains, pointId, "full");
+  const plan = { ...planCbt(repo.catalog, chains, pointId, options.level), excluded };
+  const fullInstead = () => ({ ...planCbt(repo.catalog, chains, pointId, "full"), excluded });
   const quiesce = options.quiesce;
   const run = () =>
     journaled(ctx, repo, "backup.cbt", domain.name, pointId, async (journal) => {

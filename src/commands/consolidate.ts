@@ -1,6 +1,7 @@
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { Journal } from "../journal.js";
+import { isImageDisk } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { hostJournalFile, lockDomain } from "../lock.js";
 import { consolidateDisk, type DiskOutcome, type Method } from "../snapshot/consolidate.js";
@@ -38,7 +39,7 @@ export async function consolidate(
       { command: "consolidate", domain: domain.name, allLayers: options.allLayers },
       ctx.env,
     );
-    const disks = domain.disks.filter((d) => d.device === "disk" && d.type === "file" && d.source);
+    const disks = domain.disks.filter(isImageDisk);
     const outcomes: DiskOutcome[] = [];
     await journal.step("merge");
     for (const disk of disks) {

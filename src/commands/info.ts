@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { Context } from "../context.js";
+import { isImageDisk } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { isVirtsnapOverlay, readChain } from "../qemu/live-chain.js";
 import { readCatalog } from "../repo/catalog.js";
@@ -34,7 +35,7 @@ export async function info(ctx: Context, options: InfoOptions): Promise<InfoRepo
   const caps = (await ctx.run(ctx.virsh.capabilitiesOfDomains())).stdout;
   const disks = [];
   for (const disk of domain.disks) {
-    const readable = disk.device === "disk" && disk.type === "file" && disk.source;
+    const readable = isImageDisk(disk);
     const layers = readable ? (await readChain(ctx.run, disk)).layers : [];
     disks.push({
       target: disk.target,

@@ -4,12 +4,13 @@ import type { Context } from "../context.js";
 import { JOURNAL_FILE, type JournalRecord, readJournal } from "../journal.js";
 import { settleBlockJob } from "../libvirt/block-job.js";
 import { defineWithSources } from "../libvirt/define.js";
+import { isImageDisk } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { hostJournalFile, lockDomain } from "../lock.js";
 import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { chainTip, readCatalog } from "../repo/catalog.js";
-import { domainDir, parseOverlay } from "../repo/paths.js";
+import { domainDir, overlayBase, parseOverlay } from "../repo/paths.js";
 import { consolidateDisk } from "../snapshot/consolidate.js";
 import type { Catalog, Disk, Domain } from "../types.js";
 import { handBackIfUnread } from "./instant-access.js";
@@ -86,7 +87,7 @@ export async function pendingJournals(
 }
 
 function fileDisks(domain: Domain): Disk[] {
-  return domain.disks.filter((d) => d.device === "disk" && d.type === "file" && d.source);
+  return domain.disks.filter(isImageDisk);
 }
 
 /** A backup job is aborted (its point was never recorded); block jobs are run to their end. */
@@ -132,7 +133,7 @@ async function repairChain(
     chain = await readChain(ctx.run, { ...disk, source });
   }
   await removeOrphanOverlays(
-    ownImage(chain).file,
+    overlayBase(domain.name, disk.target, ownImage(chain)),
     new Set(chain.layers.map((l) => l.file)),
     disk.target,
     say,
@@ -157,17 +158,21 @@ async function mergeTopInto(
   await fs.rm(top, { force: true });
 }
 
-/** Overlays named after this very image that no chain uses: made by a run that died before using them. */
+/**
+ * Overlays named after this very image (or, for a block device, its place in virtsnap's overlay
+ * folder) that no chain uses: made by a run that died before using them.
+ */
 async function removeOrphanOverlays(
-  ownFile: string,
+  base: string,
   live: Set<string>,
   target: string,
   say: (a: string) => void,
 ) {
-  const dir = path.dirname(ownFile);
-  for (const name of await fs.readdir(dir)) {
+  const dir = path.dirname(base);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
     const file = path.join(dir, name);
-    if (live.has(file) || parseOverlay(file)?.image !== ownFile) continue;
+    if (live.has(file) || parseOverlay(file)?.image !== base) continue;
     await fs.rm(file, { force: true });
     say(`disk ${target}: deleted unused overlay ${file}`);
   }

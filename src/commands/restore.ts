@@ -1,3 +1,4 @@
+import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { describeIoError, UsageError } from "../errors.js";
@@ -9,7 +10,8 @@ import { restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.j
 import { findPoint } from "../repo/catalog.js";
 import { exists, makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { checkRestoreSources } from "../repo/integrity.js";
-import type { AuxFile, Catalog, PointDisk, RestorePoint } from "../types.js";
+import { domainXmlFile } from "../repo/paths.js";
+import type { AuxFile, Catalog, ExcludedDisk, PointDisk, RestorePoint } from "../types.js";
 import { handBackIfUnread, lendLayers } from "./instant-access.js";
 import { existingRepo } from "./repo-access.js";
 import {
@@ -21,6 +23,7 @@ import {
   writeImage,
   writeOverlay,
 } from "./restore-files.js";
+import { missingDisks, tellMissing } from "./restore-missing.js";
 import { instantChains, restoredXml } from "./restore-xml.js";
 
 export interface RestoreOptions {
@@ -46,6 +49,8 @@ export interface RestoreReport {
   started: boolean;
   /** Running from the point's saved memory (backup --memory-state), not booted. */
   resumed: boolean;
+  /** The domain's disks this point does not hold, with the reason the backup recorded. */
+  missing: ExcludedDisk[];
 }
 
 /**
@@ -77,8 +82,14 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     await handBackIfUnread(ctx, dir);
     const read = [...plan.bootFiles.map((b) => b.aux), ...(plan.resume ? [plan.memory] : [])];
     await checkRestoreSources(ctx, dir, catalog, point, plan.disks, read.filter(isAux));
+    const savedXml = await fs.readFile(
+      path.join(dir, domainXmlFile(point.chain, point.id)),
+      "utf8",
+    );
+    const missing = await missingDisks(savedXml, point);
+    tellMissing(ctx.log, point, missing);
     await writeFiles(ctx, options, dir, catalog, point, plan);
-    return await register(ctx, options, dir, catalog, point, plan);
+    return { ...(await register(ctx, options, dir, catalog, point, plan)), missing };
   } finally {
     await release();
   }
@@ -183,7 +194,7 @@ async function register(
   catalog: Catalog,
   point: RestorePoint,
   plan: Plan,
-): Promise<RestoreReport> {
+): Promise<Omit<RestoreReport, "missing">> {
   try {
     if (options.instant)
       await lendLayers(ctx, dir, catalog, point, plan.disks, await qemuOfHost(ctx));

@@ -94,13 +94,20 @@ function toDisk(node: Node): Disk {
   };
 }
 
+/** Where a disk's data lives: a file (qcow2 or raw), or a block device (`block`: <source dev>). */
+export interface DiskSource {
+  file: string;
+  format: string;
+  block?: boolean;
+}
+
 /**
  * The domain XML with some disks pointing at new files. <backingStore> is dropped so libvirt reads
  * the chain from the image header: a stale <backingStore> wins over the header (LAB.md).
  */
 export async function withDiskSources(
   xml: string,
-  sources: ReadonlyMap<string, { file: string; format: string }>,
+  sources: ReadonlyMap<string, DiskSource>,
   options: { dropOtherDisks?: boolean } = {},
 ): Promise<string> {
   const root = await parseXml(xml);
@@ -114,8 +121,11 @@ export async function withDiskSources(
   for (const disk of diskNodes(root)) {
     const replacement = sources.get(targetOf(disk));
     if (!replacement) continue;
-    disk.$ = { ...disk.$, type: "file" };
-    disk.source = [{ $: { file: replacement.file } }];
+    // A block device back under its disk after an offline commit is type='block' <source dev> again.
+    disk.$ = { ...disk.$, type: replacement.block ? "block" : "file" };
+    disk.source = [
+      { $: replacement.block ? { dev: replacement.file } : { file: replacement.file } },
+    ];
     const driver = children(disk, "driver")[0];
     disk.driver = [{ ...driver, $: { ...driver?.$, name: "qemu", type: replacement.format } }];
     delete disk.backingStore;

@@ -1,3 +1,4 @@
+import fs from "node:fs/promises";
 import type { Run } from "../exec.js";
 import { parseOverlay } from "../repo/paths.js";
 import type { Chain, Disk, Layer } from "../types.js";
@@ -7,7 +8,17 @@ import { parseChain, qemuImg } from "./qemu-img.js";
 export async function readChain(run: Run, disk: Disk): Promise<Chain> {
   if (!disk.source) throw new Error(`disk ${disk.target} has no source file`);
   const { stdout } = await run(qemuImg.chain(disk.source));
-  return { target: disk.target, layers: parseChain(stdout) };
+  const layers = await Promise.all(parseChain(stdout).map(markBlock));
+  return { target: disk.target, layers };
+}
+
+/**
+ * qemu-img does not say whether a layer is a file or a block device (an LVM volume, raw or qcow2
+ * on it): stat does.
+ */
+async function markBlock(layer: Layer): Promise<Layer> {
+  const stat = await fs.stat(layer.file).catch(() => undefined);
+  return stat?.isBlockDevice() ? { ...layer, block: true } : layer;
 }
 
 export function isVirtsnapOverlay(layer: Layer): boolean {

@@ -85,6 +85,7 @@ export async function snapshotBackup(
       parent: plan.parent?.id ?? null,
       quiesced,
       disks,
+      ...(plan.excluded?.length ? { excluded: plan.excluded } : {}),
       ...(saved.length + boot.length > 0 ? { files: [...saved, ...boot] } : {}),
     };
     await journal.step("catalog");
@@ -142,6 +143,7 @@ async function freeze(
   memoryPartial: string | undefined,
 ): Promise<boolean> {
   const chosen = new Set(plan.jobs.map((j) => j.target));
+  await makeBlockOverlayDirs(plan);
   if (domain.active) {
     // A disk left out of --diskspec still gets an overlay libvirt names itself (LAB.md): list them all.
     const specs = [
@@ -168,6 +170,22 @@ async function freeze(
     throw error;
   }
   return false;
+}
+
+/**
+ * A block device's overlay goes into virtsnap's own folder (BLOCK_OVERLAY_DIR/<domain>/), which QEMU
+ * must be able to walk into: search-only for others (0711), nothing in it can be listed.
+ */
+async function makeBlockOverlayDirs(plan: SnapshotPlan): Promise<void> {
+  for (const job of plan.jobs.filter((j) => j.own.block)) {
+    const dir = path.dirname(job.overlay);
+    try {
+      await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+      await fs.chmod(dir, 0o711);
+    } catch (error) {
+      throw describeIoError(error, `disk ${job.target}: cannot create overlay folder ${dir}`);
+    }
+  }
 }
 
 /** Undo `freeze`: merge each new overlay back into the layer below it (uncancellable). */
@@ -230,7 +248,8 @@ async function copyFrozenLayer(
     const flatten = qemuImg.flatten(job.frozen.file, partial, domain.active, transfer);
     await convertShowingProgress(ctx, flatten, `${job.target}: copy`);
   }
-  return finishPointFile(ctx, domainDir, job.file, job.target, job.frozen.virtualSize);
+  const disk = await finishPointFile(ctx, domainDir, job.file, job.target, job.frozen.virtualSize);
+  return job.wholeReason ? { ...disk, whole: true, reason: job.wholeReason } : disk;
 }
 
 /** After the point is safe: commit what the snapshot froze back into the own image. */

@@ -1,8 +1,8 @@
 import path from "node:path";
 import { ownImage, top, trackedPointId } from "../qemu/live-chain.js";
 import { chainTip } from "../repo/catalog.js";
-import { overlayPath, pointFile } from "../repo/paths.js";
-import type { Catalog, Chain, Layer, Level, RestorePoint } from "../types.js";
+import { overlayBase, overlayPath, pointFile } from "../repo/paths.js";
+import type { Catalog, Chain, ExcludedDisk, Layer, Level, RestorePoint } from "../types.js";
 
 /** What one snapshot-mode run does to one disk. */
 export interface DiskJob {
@@ -13,7 +13,10 @@ export interface DiskJob {
   own: Layer;
   /** The current top: the snapshot freezes it, virtsnap copies it, then commits it into `own`. */
   frozen: Layer;
-  /** The new active overlay the snapshot creates; it collects the changes after this point. */
+  /**
+   * The new active overlay the snapshot creates; it collects the changes after this point. Beside
+   * a file image (qcow2 or raw); for a block device in BLOCK_OVERLAY_DIR/<domain>/.
+   */
   overlay: string;
   /** inc: `frozen` holds exactly the changes since the parent point; full: copy the flattened chain. */
   level: Extract<Level, "full" | "inc">;
@@ -21,6 +24,8 @@ export interface DiskJob {
   file: string;
   /** For inc: the parent point's file, relative to this file's folder (same chain folder). */
   backing: string | undefined;
+  /** Why a disk of an incremental point is copied whole (it is new to the chain). */
+  wholeReason: string | undefined;
 }
 
 export interface SnapshotPlan {
@@ -29,25 +34,28 @@ export interface SnapshotPlan {
   parent: RestorePoint | undefined;
   level: Extract<Level, "full" | "inc">;
   jobs: DiskJob[];
+  /** The domain's disks this point leaves out, recorded in the catalog (filled in by backup). */
+  excluded?: ExcludedDisk[];
 }
 
 /**
  * Decides full or incremental, disk by disk. A disk can be incremental only when its top overlay
  * was named after the catalog's latest point: then it holds exactly the changes since that point.
- * Anything else (first run, a consolidated domain, an overlay from another repository, raw images)
- * gets a full copy; when no disk can be incremental, the point starts a new chain.
+ * That holds for raw files and block devices too (their overlay is qcow2 like any other). Anything
+ * else (first run, a consolidated domain, an overlay from another repository) gets a full copy;
+ * when no disk can be incremental, the point starts a new chain.
  */
 export function planSnapshot(
   catalog: Catalog,
   chains: Chain[],
   pointId: string,
-  forceFull = false,
+  forceFull: boolean,
+  domain: string,
 ): SnapshotPlan {
   const tip = chainTip(catalog);
   const parent = tip?.mode === "snapshot" && !forceFull ? tip : undefined;
   const incFrom = (chain: Chain) => {
-    if (!parent || ownImage(chain).format === "raw" || trackedPointId(chain) !== parent.id)
-      return undefined;
+    if (!parent || trackedPointId(chain) !== parent.id) return undefined;
     return parent.disks.find((d) => d.target === chain.target);
   };
   const anyInc = chains.some((chain) => incFrom(chain) !== undefined);
@@ -61,10 +69,11 @@ export function planSnapshot(
       chain,
       own,
       frozen: top(chain),
-      overlay: overlayPath(own.file, pointId),
+      overlay: overlayPath(overlayBase(domain, chain.target, own), pointId),
       level,
       file: pointFile(chainId, chain.target, pointId, level),
       backing: parentDisk ? path.basename(parentDisk.file) : undefined,
+      wholeReason: anyInc && !parentDisk ? wholeReason(chain, parent) : undefined,
     };
   });
   return {
@@ -74,4 +83,11 @@ export function planSnapshot(
     level: anyInc ? "inc" : "full",
     jobs,
   };
+}
+
+/** A disk that cannot continue the chain inside an incremental: new to it, or its overlay is not the parent's. */
+function wholeReason(chain: Chain, parent: RestorePoint | undefined): string {
+  if (!parent?.disks.some((d) => d.target === chain.target))
+    return "not in the previous point: copied whole";
+  return "its overlay does not track the previous point (consolidated?): copied whole";
 }

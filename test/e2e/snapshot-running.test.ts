@@ -65,8 +65,8 @@ describe("snapshot mode, running domain: 2 qcow2 + raw + cdrom", () => {
     assert.equal(first.parent, null);
     assert.deepEqual(
       first.disks.map((d) => d.target),
-      ["vda", "vdb"],
-      "raw disk skipped by default",
+      ["vda", "vdb", "vdc"],
+      "the raw disk is backed up by default",
     );
 
     await vm.write("vda", 0x12, 4, 2);
@@ -129,12 +129,14 @@ describe("snapshot mode, running domain: 2 qcow2 + raw + cdrom", () => {
     assert.ok(xml.includes('device="cdrom"'), "the cdrom stays");
   });
 
-  it("--include-raw copies the raw disk whole, and it restores identically (also as raw)", async () => {
+  it("the raw disk is incremental like qcow2 (--include-raw changes nothing) and restores identically (also as raw)", async () => {
     await vm.write("vdc", 0x32, 8, 2);
     const point = await backupAndCheck(["--include-raw"]);
     const raw = point.disks.find((d) => d.target === "vdc");
     assert.ok(raw, "raw disk in the point");
-    assert.match(raw.file, /vdc\.\d{8}T\d{6}Z\.full\.qcow2$/);
+    assert.match(raw.file, /vdc\.\d{8}T\d{6}Z\.inc\.qcow2$/);
+    // 2 MiB written since the previous point, of a 32 MiB disk: the changes, not the disk.
+    assert.ok(raw.bytes < 4 * 1024 * 1024, `raw inc too big: ${raw.bytes}`);
     await assertRestores(point);
     const to = path.join(work, "raw-format");
     const r = await virtsnap([

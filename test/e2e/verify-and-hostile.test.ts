@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LabDomain, must, tempDir, virtsnap } from "../lab/lab.js";
-import { type ListedPoint, PointBook } from "../lab/points.js";
+import { type ListedPoint, listPoints, PointBook } from "../lab/points.js";
 
 interface Verdicts {
   ok: boolean;
@@ -168,7 +168,7 @@ describe("hostile environment", () => {
     assert.match(noQemuImg.stderr, /qemu-img is not installed/);
   });
 
-  it("a network disk is skipped with its reason, the file disk is backed up", async () => {
+  it("a network disk is left out with its reason and a warning, the file disk is backed up", async () => {
     const r = await virtsnap([
       "--json",
       "backup",
@@ -179,10 +179,14 @@ describe("hostile environment", () => {
       "snapshot",
     ]);
     assert.equal(r.exitCode, 0, r.stderr);
-    assert.match(r.stderr, /skipping disk vdz: type 'network' disks are not supported/);
+    assert.match(r.stderr, /warn: .*not backing up disk vdz: network disk: never backed up/);
     const result = (
       JSON.parse(r.stdout) as {
-        domains: { disks: { target: string }[]; skipped: { target: string }[] }[];
+        domains: {
+          disks: { target: string }[];
+          skipped: { target: string }[];
+          warnings: string[];
+        }[];
       }
     ).domains[0];
     assert.deepEqual(
@@ -190,5 +194,11 @@ describe("hostile environment", () => {
       ["vda"],
     );
     assert.ok(result?.skipped.some((s) => s.target === "vdz"));
+    assert.ok(result?.warnings.some((w) => /disk vdz/.test(w)));
+    // The point itself says what it left out and why.
+    const [point] = (await listPoints(path.join(work, "b"), vm.name)) as unknown as {
+      excluded?: { target: string; reason: string }[];
+    }[];
+    assert.match(point?.excluded?.find((e) => e.target === "vdz")?.reason ?? "", /network disk/);
   });
 });

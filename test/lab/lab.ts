@@ -85,6 +85,8 @@ export interface LabDisk {
   file?: string;
   /** A qcow2 template (absolute path) the disk's own image is a linked clone of. */
   backing?: string;
+  /** A type='block' disk: the raw image is attached to a loop device (`path` is /dev/loopN). */
+  block?: boolean;
 }
 
 export interface LabDomainOptions {
@@ -127,7 +129,7 @@ export class LabDomain {
   private constructor(
     readonly name: string,
     readonly dir: string,
-    readonly disks: (LabDisk & { path: string })[],
+    readonly disks: (LabDisk & { path: string; image: string })[],
   ) {
     for (const d of disks) this.writes.set(d.target, []);
   }
@@ -137,16 +139,18 @@ export class LabDomain {
     const dir = path.join(IMAGES, `vst-${randomBytes(4).toString("hex")}`);
     const imageDir = options.subdir ? path.join(dir, options.subdir) : dir;
     await fs.mkdir(imageDir, { recursive: true });
-    const disks = options.disks.map((d) => ({
-      ...d,
-      path: path.join(imageDir, d.file ?? `${d.target}.${d.format}`),
-    }));
+    const disks = options.disks.map((d) => {
+      const image = path.join(imageDir, d.file ?? `${d.target}.${d.format}`);
+      return { ...d, image, path: image };
+    });
     const domain = new LabDomain(name, dir, disks);
     try {
       for (const d of disks) {
         const opts = d.format === "qcow2" ? ["-o", `compat=${d.compat ?? "1.1"}`] : [];
         if (d.backing) opts.push("-b", d.backing, "-F", "qcow2");
-        await must("qemu-img", ["create", "-q", "-f", d.format, ...opts, d.path, `${d.sizeMiB}M`]);
+        await must("qemu-img", ["create", "-q", "-f", d.format, ...opts, d.image, `${d.sizeMiB}M`]);
+        // A fresh loop device per disk; destroy() detaches it, also after a failed create.
+        if (d.block) d.path = (await must("losetup", ["-f", "--show", d.image])).trim();
       }
       const xmlFile = path.join(dir, "domain.xml");
       await fs.writeFile(xmlFile, domain.xml(options));
@@ -161,8 +165,10 @@ export class LabDomain {
 
   private xml(options: LabDomainOptions): string {
     const disks = this.disks.map(
-      (d) => `<disk type='file' device='disk'><driver name='qemu' type='${d.format}'/>
-        <source file='${xmlEscape(d.path)}'/><target dev='${d.target}' bus='virtio'/></disk>`,
+      (
+        d,
+      ) => `<disk type='${d.block ? "block" : "file"}' device='disk'><driver name='qemu' type='${d.format}'/>
+        <source ${d.block ? "dev" : "file"}='${xmlEscape(d.path)}'/><target dev='${d.target}' bus='virtio'/></disk>`,
     );
     if (options.cdrom)
       disks.push(
@@ -260,7 +266,7 @@ export class LabDomain {
   async source(target: string): Promise<string> {
     const xml = await must("virsh", ["dumpxml", "--inactive", "--domain", this.name]);
     const disk = xml.split("<disk ").find((d) => d.includes(`dev='${target}'`));
-    const file = /<source file='([^']+)'/.exec(disk ?? "")?.[1];
+    const file = /<source (?:file|dev)='([^']+)'/.exec(disk ?? "")?.[1];
     if (!file) throw new Error(`no source for ${target}`);
     return file
       .replace(/&apos;/g, "'")
@@ -279,17 +285,28 @@ export class LabDomain {
     return info.map((i) => i.filename);
   }
 
-  /** virtsnap overlays lying anywhere in the domain's folder. */
+  /** virtsnap overlays lying anywhere in the domain's folder, or in virtsnap's block-overlay folder. */
   async overlayFiles(): Promise<string[]> {
-    const entries = await fs.readdir(this.dir, { recursive: true });
-    return entries
-      .filter((e) => /\.virtsnap-\d{8}T\d{6}Z\.qcow2$/.test(e))
-      .map((e) => path.join(this.dir, e));
+    const found: string[] = [];
+    for (const dir of [this.dir, this.blockOverlayDir]) {
+      const entries = await fs.readdir(dir, { recursive: true }).catch(() => [] as string[]);
+      for (const e of entries)
+        if (/\.virtsnap-\d{8}T\d{6}Z\.qcow2$/.test(e)) found.push(path.join(dir, e));
+    }
+    return found;
+  }
+
+  /** Where virtsnap puts the overlays of this domain's block disks (README, "snapshot mode"). */
+  get blockOverlayDir(): string {
+    return path.join("/var/lib/virtsnap/overlays", this.name);
   }
 
   /** Always safe to call: ends QEMU, removes the definition and every file of the domain. */
   async destroy(): Promise<void> {
     const undefine = await removeDomain(this.name);
+    for (const d of this.disks.filter((x) => x.block && x.path !== x.image))
+      await sh("losetup", ["-d", d.path]);
+    await fs.rm(this.blockOverlayDir, { recursive: true, force: true });
     await fs.rm(this.dir, { recursive: true, force: true });
     // A domain left defined outlives the run; say so rather than leak it silently.
     if (undefine) throw new Error(`lab domain ${this.name} is still defined: ${undefine}`);

@@ -134,6 +134,11 @@ describe("planCbt", () => {
       vdb: ["full", undefined, true],
       vdc: ["full", undefined, false],
     });
+    // The catalog says why a disk of an incremental point is a full copy.
+    assert.deepEqual(
+      plan.jobs.map((j) => j.wholeReason?.split(":")[0]),
+      [undefined, "not in the previous point", "raw image"],
+    );
   });
 });
 

@@ -46,7 +46,6 @@ describe("host probe", () => {
     const { selected, skipped } = selectDisks(disks, {
       include: undefined,
       exclude: [],
-      includeRaw: true,
     });
     assert.deepEqual(
       selected.map((d) => d.target),

@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { UsageError } from "../../src/errors.js";
 import { showCmd } from "../../src/exec.js";
-import { parseDeviceList, rawSkip, selectDisks } from "../../src/libvirt/disk-selection.js";
 import { parseDomainXml, withDiskSources } from "../../src/libvirt/domain-xml.js";
 import { diskSpec, virsh } from "../../src/libvirt/virsh.js";
+import { ownImage } from "../../src/qemu/live-chain.js";
 import { parseChain, parseCheck } from "../../src/qemu/qemu-img.js";
 import { size } from "../../src/render.js";
 import { emptyCatalog, withPoint } from "../../src/repo/catalog.js";
-import { overlayPath } from "../../src/repo/paths.js";
+import { BLOCK_OVERLAY_DIR, overlayPath, parseOverlay } from "../../src/repo/paths.js";
 import { planSnapshot } from "../../src/snapshot/plan.js";
-import type { Chain, Disk, Layer, RestorePoint } from "../../src/types.js";
+import type { Chain, Layer, RestorePoint } from "../../src/types.js";
 
 function layer(file: string, format = "qcow2", backing?: string): Layer {
   return {
@@ -66,7 +65,13 @@ const catalog = [
 
 describe("planSnapshot", () => {
   it("first run: a full of the flattened disk, a new chain, overlays named after the new point", () => {
-    const plan = planSnapshot(emptyCatalog({ name: "vm", uuid: "u" }), [liveChain("vda", [])], NEW);
+    const plan = planSnapshot(
+      emptyCatalog({ name: "vm", uuid: "u" }),
+      [liveChain("vda", [])],
+      NEW,
+      false,
+      "vm",
+    );
     assert.deepEqual([plan.level, plan.chain, plan.parent], ["full", NEW, undefined]);
     const job = plan.jobs[0];
     assert.equal(job?.frozen.file, "/img/vda.qcow2");
@@ -75,7 +80,13 @@ describe("planSnapshot", () => {
   });
 
   it("a top overlay named after the latest point holds exactly the changes since it: inc", () => {
-    const plan = planSnapshot(catalog, [liveChain("vda", [P2]), liveChain("vdb", [P2])], NEW);
+    const plan = planSnapshot(
+      catalog,
+      [liveChain("vda", [P2]), liveChain("vdb", [P2])],
+      NEW,
+      false,
+      "vm",
+    );
     assert.deepEqual([plan.level, plan.chain, plan.parent?.id], ["inc", P1, P2]);
     assert.deepEqual(
       plan.jobs.map((j) => [j.level, j.backing, j.frozen.file, j.own.file]),
@@ -87,108 +98,77 @@ describe("planSnapshot", () => {
   });
 
   it("an overlay named after another point (another repository, a failed run) forces a full", () => {
-    const plan = planSnapshot(catalog, [liveChain("vda", [P1])], NEW);
+    const plan = planSnapshot(catalog, [liveChain("vda", [P1])], NEW, false, "vm");
     assert.equal(plan.level, "full");
     assert.equal(plan.chain, NEW);
   });
 
   it("leftover frozen layers below the top still commit into the own image, never below it", () => {
-    const plan = planSnapshot(catalog, [liveChain("vda", [P2, P1])], NEW);
+    const plan = planSnapshot(catalog, [liveChain("vda", [P2, P1])], NEW, false, "vm");
     assert.equal(plan.jobs[0]?.own.file, "/img/vda.qcow2");
     assert.equal(plan.jobs[0]?.frozen.file, overlayPath("/img/vda.qcow2", P2));
   });
 
-  it("raw images and disks new to the chain are copied whole inside an inc", () => {
+  it("disks new to the chain are copied whole inside an inc, and say so", () => {
     const plan = planSnapshot(
       catalog,
       [liveChain("vda", [P2]), liveChain("vdc", [P2], "raw"), liveChain("vdd", [])],
       NEW,
+      false,
+      "vm",
     );
     assert.equal(plan.level, "inc");
     assert.deepEqual(
-      plan.jobs.map((j) => [j.target, j.level]),
+      plan.jobs.map((j) => [j.target, j.level, j.wholeReason !== undefined]),
       [
-        ["vda", "inc"],
-        ["vdc", "full"],
-        ["vdd", "full"],
+        ["vda", "inc", false],
+        ["vdc", "full", true],
+        ["vdd", "full", true],
       ],
     );
+    assert.match(plan.jobs[1]?.wholeReason ?? "", /not in the previous point/);
+    const stale = planSnapshot(
+      catalog,
+      [liveChain("vda", [P2]), liveChain("vdb", [P1])],
+      NEW,
+      false,
+      "vm",
+    );
+    assert.deepEqual(
+      stale.jobs.map((j) => j.level),
+      ["inc", "full"],
+    );
+    assert.match(stale.jobs[1]?.wholeReason ?? "", /does not track the previous point/);
+  });
+
+  it("a raw file and a block device continue the chain like qcow2, from their qcow2 overlay", () => {
+    const raws = [
+      snapshotPoint(P1, P1, null, ["vdb", "vdc"]),
+      snapshotPoint(P2, P1, P1, ["vdb", "vdc"]),
+    ].reduce(withPoint, emptyCatalog({ name: "vm", uuid: "u" }));
+    const device = "/dev/vg0/data";
+    const base = `${BLOCK_OVERLAY_DIR}/vm/vdc`;
+    const block: Chain = {
+      target: "vdc",
+      layers: [layer(overlayPath(base, P2)), { ...layer(device, "raw"), block: true }],
+    };
+    const plan = planSnapshot(raws, [liveChain("vdb", [P2], "raw"), block], NEW, false, "vm");
+    assert.equal(plan.level, "inc");
+    assert.deepEqual(
+      plan.jobs.map((j) => [j.level, j.own.file, j.frozen.file, j.overlay]),
+      [
+        ["inc", "/img/vdb.raw", overlayPath("/img/vdb.raw", P2), overlayPath("/img/vdb.raw", NEW)],
+        // A block device's overlays live in virtsnap's folder, never beside it in /dev.
+        ["inc", device, overlayPath(base, P2), overlayPath(base, NEW)],
+      ],
+    );
+    assert.equal(ownImage(block).file, device);
+    assert.equal(parseOverlay(plan.jobs[1]?.overlay ?? "")?.image, base);
   });
 
   it("--level full starts a new chain even when an inc is possible", () => {
-    const plan = planSnapshot(catalog, [liveChain("vda", [P2])], NEW, true);
+    const plan = planSnapshot(catalog, [liveChain("vda", [P2])], NEW, true, "vm");
     assert.deepEqual([plan.level, plan.chain], ["full", NEW]);
-  });
-});
-
-function disk(target: string, extra: Partial<Disk> = {}): Disk {
-  return {
-    target,
-    device: "disk",
-    type: "file",
-    source: `/img/${target}`,
-    format: "qcow2",
-    readonly: false,
-    ...extra,
-  };
-}
-
-describe("disk selection", () => {
-  const disks = [
-    disk("vda"),
-    disk("vdb", { format: "raw" }),
-    disk("hdc", { device: "cdrom", source: undefined, format: "raw", readonly: true }),
-    disk("sda", { type: "block", source: "/dev/sdz" }),
-    disk("vdn", { type: "network", source: "pool/img" }),
-  ];
-
-  it("takes file disks, never cdroms, and says why it skips block and network disks", () => {
-    const { selected, skipped } = selectDisks(disks, {
-      include: undefined,
-      exclude: [],
-      includeRaw: false,
-    });
-    assert.deepEqual(
-      selected.map((d) => d.target),
-      ["vda", "vdb"],
-    );
-    assert.deepEqual(
-      skipped.map((s) => s.target),
-      ["hdc", "sda", "vdn"],
-    );
-    assert.match(skipped[1]?.reason ?? "", /type 'block'/);
-  });
-
-  it("--include and --exclude narrow the choice; an unknown device is a usage error", () => {
-    assert.deepEqual(
-      selectDisks(disks, { include: ["vdb"], exclude: [], includeRaw: true }).selected.map(
-        (d) => d.target,
-      ),
-      ["vdb"],
-    );
-    assert.deepEqual(
-      selectDisks(disks, { include: undefined, exclude: ["vda"], includeRaw: true }).selected.map(
-        (d) => d.target,
-      ),
-      ["vdb"],
-    );
-    assert.throws(
-      () => selectDisks(disks, { include: ["vdz"], exclude: [], includeRaw: false }),
-      UsageError,
-    );
-  });
-
-  it("raw own images need --include-raw; other formats are refused with the reason", () => {
-    assert.match(rawSkip("vdb", "raw", false)?.reason ?? "", /--include-raw/);
-    assert.equal(rawSkip("vdb", "raw", true), undefined);
-    assert.equal(rawSkip("vda", "qcow2", false), undefined);
-    assert.match(rawSkip("vde", "vmdk", true)?.reason ?? "", /vmdk/);
-  });
-
-  it("device lists", () => {
-    assert.deepEqual(parseDeviceList(" vda, vdb ,"), ["vda", "vdb"]);
-    assert.equal(parseDeviceList(undefined), undefined);
-    assert.throws(() => parseDeviceList(" , "), UsageError);
   });
 });
 
