@@ -20,6 +20,11 @@ export interface RunOptions {
   signal?: AbortSignal | undefined;
   /** Sees the program's stdout as it comes (qemu-img -p progress). */
   onOutput?: ((text: string) => void) | undefined;
+  /**
+   * Stderr goes to this file instead of a pipe: for a program that forks a server which outlives
+   * it (guestfish --listen) and keeps its stderr, so a pipe would never close.
+   */
+  stderrFile?: string | undefined;
 }
 
 export type Run = (cmd: Cmd, options?: RunOptions) => Promise<RunResult>;
@@ -39,6 +44,7 @@ export function createRunner(log: Log): Run {
       ...(options.signal ? { cancelSignal: options.signal } : {}),
       reject: false,
       stdin: "ignore",
+      stderr: options.stderrFile ? { file: options.stderrFile } : "pipe",
       env: { LC_ALL: "C" },
       maxBuffer: 256 * 1024 * 1024,
     });
@@ -46,8 +52,9 @@ export function createRunner(log: Log): Run {
     if (onOutput) child.stdout?.on("data", (chunk: Buffer) => onOutput(chunk.toString()));
     const result = await child;
     if (result.isCanceled) throw new OperationError(`interrupted while running ${cmd.file}`);
-    if (result.failed) throw toCommandError(cmd, result);
-    return { stdout: result.stdout, stderr: result.stderr };
+    const stderr = typeof result.stderr === "string" ? result.stderr : "";
+    if (result.failed) throw toCommandError(cmd, { ...result, stderr });
+    return { stdout: result.stdout, stderr };
   };
 }
 

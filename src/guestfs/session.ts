@@ -1,5 +1,8 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { Context } from "../context.js";
-import { OperationError, UsageError } from "../errors.js";
+import { CommandError, OperationError, UsageError } from "../errors.js";
 import {
   diskIndexOf,
   type Filesystem,
@@ -34,12 +37,18 @@ export class GuestfsSession {
   private constructor(
     private readonly ctx: Context,
     private readonly pid: number,
+    /** The server's stderr: libguestfs writes the reason of a failed command there. */
+    private readonly errors: string,
     readonly disks: SessionDisk[],
     readonly filesystems: (Filesystem & { disk: string | undefined })[],
   ) {}
 
   static async open(ctx: Context, disks: SessionDisk[]): Promise<GuestfsSession> {
-    const listen = await ctx.run(guestfish.listen(disks.map((d) => d.file)));
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-guestfs-"));
+    const errors = path.join(tmp, "stderr");
+    const listen = await ctx.run(guestfish.listen(disks.map((d) => d.file)), {
+      stderrFile: errors,
+    });
     const pid = parseListenPid(listen.stdout);
     if (pid === undefined)
       throw new OperationError(`guestfish --listen printed no PID: ${listen.stdout.trim()}`);
@@ -48,50 +57,38 @@ export class GuestfsSession {
       ctx.log,
       "starting the libguestfs appliance to read the point's disks (takes a while)",
     );
-    const call = (...c: string[]) => ctx.run(guestfish.remote(pid, ...c), { signal: ctx.signal });
+    const session = new GuestfsSession(ctx, pid, errors, disks, []);
     try {
-      await call("run");
-      const found = parseFilesystems((await call("list-filesystems")).stdout);
+      await session.call("run");
+      const found = parseFilesystems(await session.call("list-filesystems"));
       const filesystems = found.map((f) => ({
         ...f,
         disk: disks[diskIndexOf(f.device) ?? -1]?.target,
       }));
-      return new GuestfsSession(ctx, pid, disks, filesystems);
+      return new GuestfsSession(ctx, pid, errors, disks, filesystems);
     } catch (error) {
-      await ctx.run(guestfish.remote(pid, "exit")).catch(() => undefined);
+      await session.close();
       throw error;
     }
   }
 
+  /** One guestfish command; a failure ends the server, and its reason is in the server's stderr. */
   async call(...command: string[]): Promise<string> {
-    return (await this.ctx.run(guestfish.remote(this.pid, ...command), { signal: this.ctx.signal }))
-      .stdout;
-  }
-
-  /**
-   * The filesystem `device` names (as libguestfs reports it), or the only one on the chosen disk.
-   * Several and none named: a usage error that lists them.
-   */
-  pick(device: string | undefined, disk: string | undefined): Filesystem {
-    const candidates = this.filesystems.filter((f) => disk === undefined || f.disk === disk);
-    if (device !== undefined) {
-      const fs = this.filesystems.find((f) => f.device === device);
-      if (!fs) throw new UsageError(`no filesystem ${device} in this point (${this.describe()})`);
-      return fs;
+    try {
+      const cmd = guestfish.remote(this.pid, ...command);
+      return (await this.ctx.run(cmd, { signal: this.ctx.signal })).stdout;
+    } catch (error) {
+      if (!(error instanceof CommandError)) throw error;
+      const said = await fs.readFile(this.errors, "utf8").catch(() => "");
+      const reason = said.trim().split("\n").filter(Boolean).at(-1) ?? error.message;
+      const why = reason.replace(/^libguestfs: error: /, "");
+      throw new CommandError(`guestfish ${command[0]}: ${why}`, "guestfish", said, error.exitCode);
     }
-    if (candidates.length === 1) return candidates[0] as Filesystem;
-    if (candidates.length === 0)
-      throw new UsageError(
-        `no filesystem libguestfs can mount${disk ? ` on disk ${disk}` : ""} (${this.describe()})`,
-      );
-    throw new UsageError(
-      `this point has several filesystems (${this.describe(candidates)}): name one, as in /dev/sda1:/etc`,
-    );
   }
 
-  describe(list = this.filesystems): string {
-    if (list.length === 0) return "it has none";
-    return list.map((f) => `${f.device} ${f.type}${f.disk ? ` on ${f.disk}` : ""}`).join(", ");
+  /** See pickFilesystem. */
+  pick(device: string | undefined, disk: string | undefined): Filesystem {
+    return pickFilesystem(this.filesystems, device, disk);
   }
 
   /** Mounts `fs` read-only on / (unmounting any other first). */
@@ -110,14 +107,26 @@ export class GuestfsSession {
     return toStat(parseStats(await this.call("lstatns", file))[0] ?? {});
   }
 
-  /** lstat of each name in `dir` (one call). */
+  /**
+   * lstat of each name in `dir`. guestfish takes the names as one space-separated argument, so
+   * names that are plain go in one call and the others one by one.
+   */
   async lstatList(dir: string, names: string[]): Promise<Stat[]> {
-    if (names.length === 0) return [];
-    return parseStats(await this.call("lstatnslist", dir, ...names)).map(toStat);
+    const plain = names.filter((n) => /^[^\s"'\\]+$/.test(n));
+    const stats = new Map<string, Stat>();
+    for (let i = 0; i < plain.length; i += 500) {
+      const batch = plain.slice(i, i + 500);
+      const found = parseStats(await this.call("lstatnslist", dir, batch.join(" ")));
+      for (const [j, n] of batch.entries()) stats.set(n, toStat(found[j] ?? {}));
+    }
+    for (const n of names)
+      if (!stats.has(n)) stats.set(n, await this.lstat(path.posix.join(dir, n)));
+    return names.map((n) => stats.get(n) as Stat);
   }
 
   async close(): Promise<void> {
     await this.ctx.run(guestfish.remote(this.pid, "exit")).catch(() => undefined);
+    await fs.rm(path.dirname(this.errors), { recursive: true, force: true });
   }
 }
 
@@ -152,4 +161,36 @@ const TYPES: [number, string][] = [
 
 export function typeOf(mode: number): string {
   return TYPES.find(([bits]) => (mode & 0o170000) === bits)?.[1] ?? "unknown";
+}
+
+type Found = Filesystem & { disk: string | undefined };
+
+/**
+ * The filesystem `device` names (as libguestfs reports it), or the only one on the chosen disk
+ * (or on all disks). Several and none named: a usage error that lists them.
+ */
+export function pickFilesystem(
+  all: Found[],
+  device: string | undefined,
+  disk: string | undefined,
+): Filesystem {
+  const candidates = all.filter((f) => disk === undefined || f.disk === disk);
+  if (device !== undefined) {
+    const fs = all.find((f) => f.device === device);
+    if (!fs) throw new UsageError(`no filesystem ${device} in this point (${describe(all)})`);
+    return fs;
+  }
+  if (candidates.length === 1) return candidates[0] as Filesystem;
+  if (candidates.length === 0)
+    throw new UsageError(
+      `no filesystem libguestfs can mount${disk ? ` on disk ${disk}` : ""} (${describe(all)})`,
+    );
+  throw new UsageError(
+    `this point has several filesystems (${describe(candidates)}): name one, as in /dev/sda1:/etc`,
+  );
+}
+
+function describe(list: Found[]): string {
+  if (list.length === 0) return "it has none";
+  return list.map((f) => `${f.device} ${f.type}${f.disk ? ` on ${f.disk}` : ""}`).join(", ");
 }
