@@ -1,3 +1,4 @@
+import fs from "node:fs/promises";
 import { execa } from "execa";
 import { CommandError, OperationError } from "./errors.js";
 import type { Log } from "./log.js";
@@ -40,17 +41,20 @@ export function createRunner(log: Log): Run {
   return async (cmd, options = {}) => {
     options.signal?.throwIfAborted();
     log.debug(`${cmd.mutates ? "!" : "$"} ${showCmd(cmd)}`);
+    // A plain descriptor: execa would relay {file} through a pipe of its own, which the server holds.
+    const errFile = options.stderrFile ? await fs.open(options.stderrFile, "a") : undefined;
     const child = execa(cmd.file, cmd.args, {
       ...(options.signal ? { cancelSignal: options.signal } : {}),
       reject: false,
       stdin: "ignore",
-      stderr: options.stderrFile ? { file: options.stderrFile } : "pipe",
+      // execa's types take a descriptor number but not a number-or-"pipe" union.
+      stderr: (errFile?.fd ?? "pipe") as "pipe",
       env: { LC_ALL: "C" },
       maxBuffer: 256 * 1024 * 1024,
     });
     const { onOutput } = options;
     if (onOutput) child.stdout?.on("data", (chunk: Buffer) => onOutput(chunk.toString()));
-    const result = await child;
+    const result = await child.finally(() => errFile?.close());
     if (result.isCanceled) throw new OperationError(`interrupted while running ${cmd.file}`);
     const stderr = typeof result.stderr === "string" ? result.stderr : "";
     if (result.failed) throw toCommandError(cmd, { ...result, stderr });
