@@ -39,7 +39,8 @@ export function parseFilesystems(stdout: string): Filesystem[] {
     .map((l) => /^(\S+): (\S+)$/.exec(l.trim()))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ device: m[1] as string, type: m[2] as string }))
-    .filter((f) => f.type !== "swap" && f.type !== "unknown");
+    .filter((f) => f.type !== "swap" && f.type !== "unknown")
+    .sort((a, b) => a.device.localeCompare(b.device));
 }
 
 /** Which of the added disks a device sits on: /dev/sdb1 -> 1; LVs and md devices: undefined. */

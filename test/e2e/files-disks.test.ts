@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { FilesReport } from "../../src/commands/files.js";
+import type { ExtractReport } from "../../src/commands/extract.js";
 import { GUESTFS_ENV } from "../lab/guest.js";
 import { LabDomain, must, tempDir, virtsnap } from "../lab/lab.js";
 import { listPoints } from "../lab/points.js";
@@ -82,10 +82,11 @@ describe("files and extract: several disks and partitions", () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it("a plain path is ambiguous and the error lists the filesystems; --disk picks one", async () => {
+  it("FILESYSTEM:/path and --disk take files from two partitions and another disk in one run", async () => {
+    const to = path.join(work, "out");
     const r = await cli(
       "--json",
-      "files",
+      "extract",
       vm.name,
       "-b",
       backupDir,
@@ -93,32 +94,24 @@ describe("files and extract: several disks and partitions", () => {
       point,
       "--disk",
       "vdb",
-    );
-    assert.equal(r.exitCode, 0, r.stderr);
-    const report = JSON.parse(r.stdout) as FilesReport;
-    assert.deepEqual([report.filesystem, report.disk], ["/dev/sdb", "vdb"]);
-    assert.ok(report.entries.some((e) => e.name === "b.txt" && e.size === 6));
-  });
-
-  it("FILESYSTEM:/path takes files from two partitions and another disk in one run", async () => {
-    const to = path.join(work, "out");
-    const r = await cli(
-      "extract",
-      vm.name,
-      "-b",
-      backupDir,
-      "--point",
-      point,
       "/dev/sda1:/one.txt",
       "/dev/sda2:/two.txt",
-      "/dev/sdb:/b.txt",
+      "/b.txt",
       "--to",
       to,
     );
     assert.equal(r.exitCode, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as ExtractReport;
+    assert.deepEqual(
+      report.extracted.map((e) => e.filesystem),
+      ["/dev/sda1", "/dev/sda2", "/dev/sdb"],
+    );
     assert.equal(await fs.readFile(path.join(to, "one.txt"), "utf8"), "partition one");
     assert.equal(await fs.readFile(path.join(to, "two.txt"), "utf8"), "partition two");
     assert.equal(await fs.readFile(path.join(to, "b.txt"), "utf8"), "disk b");
+  });
+
+  it("a plain path on several filesystems: exit 2, one line that lists them", async () => {
     const ambiguous = await cli("files", vm.name, "-b", backupDir, "--point", point, "/");
     assert.equal(ambiguous.exitCode, 2);
     assert.match(
