@@ -39,7 +39,7 @@ export async function extract(ctx: Context, options: ExtractOptions): Promise<Ex
   for (const n of names)
     if (await exists(path.join(to, n)))
       throw new UsageError(`${path.join(to, n)} already exists; extract never overwrites files`);
-  return withPointFs(ctx, options, async (session, point) => {
+  return withPointFs(ctx, { ...options, command: "extract" }, async (session, point) => {
     const found: { fs: string; path: string; stat: Stat; file: string }[] = [];
     for (const [i, spec] of specs.entries()) {
       const filesystem = session.pick(spec.device, options.disk);
@@ -63,7 +63,7 @@ export async function extract(ctx: Context, options: ExtractOptions): Promise<Ex
     for (const f of found) {
       await session.mount({ device: f.fs, type: "" });
       const type = typeOf(f.stat.mode);
-      ctx.log.info(`${f.fs}:${f.path} -> ${f.file}`);
+      ctx.log.debug(`${f.fs}:${f.path} -> ${f.file}`);
       await copyOut(session, f.path, type, f.stat, f.file, to);
       extracted.push({ path: f.path, filesystem: f.fs, type, file: f.file });
     }

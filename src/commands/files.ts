@@ -42,7 +42,7 @@ export interface FilesReport {
  */
 export async function files(ctx: Context, options: FilesOptions): Promise<FilesReport> {
   const spec = splitFsPath(options.path ?? "/");
-  return withPointFs(ctx, options, async (session, point) => {
+  return withPointFs(ctx, { ...options, command: "files" }, async (session, point) => {
     const fs = session.pick(spec.device, options.disk);
     await session.mount(fs);
     const dir = spec.path;
@@ -103,7 +103,8 @@ export function renderFiles(report: FilesReport): string {
     const mode = `${letter[e.type] ?? "?"}${e.mode.toString(8).padStart(4, "0")}`;
     const owner = `${e.uid}:${e.gid}`.padEnd(11);
     const link = e.target !== undefined ? ` -> ${e.target}` : "";
-    return `${mode} ${owner} ${String(e.size).padStart(10)}  ${e.mtime}  ${e.name}${link}`;
+    const when = e.mtime.replace("T", " ").replace(/\.\d+Z$/, "");
+    return `${mode} ${owner} ${String(e.size).padStart(10)}  ${when}  ${e.name}${link}`;
   });
   return [head, ...rows].join("\n");
 }

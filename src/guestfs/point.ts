@@ -2,6 +2,7 @@ import path from "node:path";
 import { existingRepo } from "../commands/repo-access.js";
 import type { Context } from "../context.js";
 import { OperationError, UsageError } from "../errors.js";
+import { lockDomain } from "../lock.js";
 import { findPoint } from "../repo/catalog.js";
 import { exists } from "../repo/files.js";
 import type { RestorePoint } from "../types.js";
@@ -21,7 +22,7 @@ export interface PointFsOptions {
  */
 export async function withPointFs<T>(
   ctx: Context,
-  options: PointFsOptions,
+  options: PointFsOptions & { command: string },
   use: (session: GuestfsSession, point: RestorePoint) => Promise<T>,
 ): Promise<T> {
   const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
@@ -38,10 +39,16 @@ export async function withPointFs<T>(
   for (const d of disks)
     if (!(await exists(d.file)))
       throw new OperationError(`repository file ${d.file} is missing; run 'virtsnap verify'`);
-  const session = await GuestfsSession.open(ctx, disks);
+  // As restore does: prune or rotate must not merge or delete the files while they are read.
+  const release = await lockDomain(ctx.lockDir, ctx.uri, options.domain, options.command, ctx.log);
   try {
-    return await use(session, point);
+    const session = await GuestfsSession.open(ctx, disks);
+    try {
+      return await use(session, point);
+    } finally {
+      await session.close();
+    }
   } finally {
-    await session.close();
+    await release();
   }
 }
