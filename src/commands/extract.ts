@@ -49,6 +49,10 @@ export async function extract(ctx: Context, options: ExtractOptions): Promise<Ex
           `${spec.path} does not exist in point ${point.id} (filesystem ${filesystem.device})`,
         );
       const stat = await session.lstat(spec.path);
+      if (!["directory", "file", "symlink"].includes(typeOf(stat.mode)))
+        throw new UsageError(
+          `${spec.path} is a ${typeOf(stat.mode)}; extract copies files, directories and symlinks`,
+        );
       found.push({
         fs: filesystem.device,
         path: spec.path,
@@ -64,7 +68,7 @@ export async function extract(ctx: Context, options: ExtractOptions): Promise<Ex
       await session.mount({ device: f.fs, type: "" });
       const type = typeOf(f.stat.mode);
       ctx.log.debug(`${f.fs}:${f.path} -> ${f.file}`);
-      await copyOut(session, f.path, type, f.stat, f.file, to);
+      await copyOut(session, f.path, type, f.stat, f.file);
       extracted.push({ path: f.path, filesystem: f.fs, type, file: f.file });
     }
     return { domain: options.domain, point: point.id, to, extracted };
@@ -77,22 +81,14 @@ async function copyOut(
   type: string,
   st: Stat,
   file: string,
-  to: string,
 ): Promise<void> {
   if (type === "directory") {
-    // copy-out unpacks the guest's tar here: owners, modes and times as in the guest.
-    await session.call("copy-out", from, to);
-    if (path.basename(file) !== path.posix.basename(from))
-      await fs.rename(path.join(to, path.posix.basename(from)), file);
+    // copy-out unpacks the guest's tar as `file`: owners, modes and times as in the guest.
+    await session.call("copy-out", from, path.dirname(file));
     return;
   }
-  if (type === "symlink") {
-    await fs.symlink((await session.call("readlink", from)).trim(), file);
-  } else if (type === "file") {
-    await session.call("download", from, file);
-  } else {
-    throw new UsageError(`${from} is a ${type}; extract copies files, directories and symlinks`);
-  }
+  if (type === "symlink") await fs.symlink((await session.call("readlink", from)).trim(), file);
+  else await session.call("download", from, file);
   await fs.lchown(file, st.uid, st.gid);
   // After chown, which clears set-uid bits.
   if (type === "file") await fs.chmod(file, st.mode & 0o7777);
