@@ -2,6 +2,8 @@ import os from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { backup } from "./commands/backup.js";
 import { consolidate } from "./commands/consolidate.js";
+import { extract, renderExtract } from "./commands/extract.js";
+import { files, renderFiles } from "./commands/files.js";
 import { info } from "./commands/info.js";
 import { list } from "./commands/list.js";
 import { prune } from "./commands/prune.js";
@@ -214,6 +216,52 @@ export function buildProgram(): Command {
           ...instantOptions(opts.define, opts.instant as string | boolean | undefined),
         });
         return { data: report, text: render.renderRestore(report) };
+      }),
+    );
+
+  program
+    .command("files")
+    .description("list a directory of a point's filesystem (read-only, through libguestfs)")
+    .argument("<domain>")
+    .argument("[path]", "/dir, or FILESYSTEM:/dir as libguestfs names it (/dev/sda1:/etc)", "/")
+    .addOption(backupDirOption())
+    .option("--point <id>", "point id, or latest", "latest")
+    .option("--disk <dev>", "look for the filesystem on this disk only")
+    .action(
+      act(program, async (ctx, [domain, file, o]) => {
+        const opts = o as { backupDir?: string; point: string; disk?: string };
+        const report = await files(ctx, {
+          domain: domain as string,
+          backupDir: backupDir(opts.backupDir),
+          point: opts.point,
+          disk: opts.disk,
+          path: file as string,
+        });
+        return { data: report, text: renderFiles(report) };
+      }),
+    );
+
+  program
+    .command("extract")
+    .description("copy files or directories out of a point, owners, modes and times kept")
+    .argument("<domain>")
+    .argument("<path...>", "/path, or FILESYSTEM:/path as libguestfs names it")
+    .addOption(backupDirOption())
+    .requiredOption("--point <id>", "point id, or latest")
+    .requiredOption("--to <dir>", "folder to copy them into")
+    .option("--disk <dev>", "look for the filesystem on this disk only")
+    .action(
+      act(program, async (ctx, [domain, paths, o]) => {
+        const opts = o as { backupDir?: string; point: string; to: string; disk?: string };
+        const report = await extract(ctx, {
+          domain: domain as string,
+          backupDir: backupDir(opts.backupDir),
+          point: opts.point,
+          disk: opts.disk,
+          paths: paths as string[],
+          to: opts.to,
+        });
+        return { data: report, text: renderExtract(report) };
       }),
     );
 

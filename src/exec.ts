@@ -1,3 +1,4 @@
+import fs from "node:fs/promises";
 import { execa } from "execa";
 import { CommandError, OperationError } from "./errors.js";
 import type { Log } from "./log.js";
@@ -20,6 +21,11 @@ export interface RunOptions {
   signal?: AbortSignal | undefined;
   /** Sees the program's stdout as it comes (qemu-img -p progress). */
   onOutput?: ((text: string) => void) | undefined;
+  /**
+   * Stderr goes to this file instead of a pipe: for a program that forks a server which outlives
+   * it (guestfish --listen) and keeps its stderr, so a pipe would never close.
+   */
+  stderrFile?: string | undefined;
 }
 
 export type Run = (cmd: Cmd, options?: RunOptions) => Promise<RunResult>;
@@ -35,6 +41,8 @@ export function createRunner(log: Log): Run {
   return async (cmd, options = {}) => {
     options.signal?.throwIfAborted();
     log.debug(`${cmd.mutates ? "!" : "$"} ${showCmd(cmd)}`);
+    // A plain descriptor: execa would relay {file} through a pipe of its own, which the server holds.
+    const errFile = options.stderrFile ? await fs.open(options.stderrFile, "a") : undefined;
     const child = execa(cmd.file, cmd.args, {
       ...(options.signal ? { cancelSignal: options.signal } : {}),
       // A process group of its own: a terminal's Ctrl-C goes to the whole foreground group, and
@@ -43,15 +51,18 @@ export function createRunner(log: Log): Run {
       detached: true,
       reject: false,
       stdin: "ignore",
+      // execa's types take a descriptor number but not a number-or-"pipe" union.
+      stderr: (errFile?.fd ?? "pipe") as "pipe",
       env: { LC_ALL: "C" },
       maxBuffer: 256 * 1024 * 1024,
     });
     const { onOutput } = options;
     if (onOutput) child.stdout?.on("data", (chunk: Buffer) => onOutput(chunk.toString()));
-    const result = await child;
+    const result = await child.finally(() => errFile?.close());
     if (result.isCanceled) throw new OperationError(`interrupted while running ${cmd.file}`);
-    if (result.failed) throw toCommandError(cmd, result);
-    return { stdout: result.stdout, stderr: result.stderr };
+    const stderr = typeof result.stderr === "string" ? result.stderr : "";
+    if (result.failed) throw toCommandError(cmd, { ...result, stderr });
+    return { stdout: result.stdout, stderr };
   };
 }
 

@@ -1,0 +1,54 @@
+import path from "node:path";
+import { existingRepo } from "../commands/repo-access.js";
+import type { Context } from "../context.js";
+import { OperationError, UsageError } from "../errors.js";
+import { lockDomain } from "../lock.js";
+import { findPoint } from "../repo/catalog.js";
+import { exists } from "../repo/files.js";
+import type { RestorePoint } from "../types.js";
+import { GuestfsSession } from "./session.js";
+
+export interface PointFsOptions {
+  domain: string;
+  backupDir: string;
+  point: string;
+  /** Only this disk's filesystems are candidates when a path names no filesystem. */
+  disk: string | undefined;
+}
+
+/**
+ * Runs `use` with a read-only libguestfs session over every disk of the point (so device names
+ * stay the same whatever --disk says: the point's first disk is /dev/sda, and so on).
+ */
+export async function withPointFs<T>(
+  ctx: Context,
+  options: PointFsOptions & { command: string },
+  use: (session: GuestfsSession, point: RestorePoint) => Promise<T>,
+): Promise<T> {
+  const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
+  const point = findPoint(catalog, options.point);
+  if (!point)
+    throw new UsageError(
+      `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
+    );
+  if (options.disk !== undefined && !point.disks.some((d) => d.target === options.disk))
+    throw new UsageError(
+      `point ${point.id} has no disk '${options.disk}' (it has: ${point.disks.map((d) => d.target).join(", ")})`,
+    );
+  const disks = point.disks.map((d) => ({ target: d.target, file: path.join(dir, d.file) }));
+  for (const d of disks)
+    if (!(await exists(d.file)))
+      throw new OperationError(`repository file ${d.file} is missing; run 'virtsnap verify'`);
+  // As restore does: prune or rotate must not merge or delete the files while they are read.
+  const release = await lockDomain(ctx.lockDir, ctx.uri, options.domain, options.command, ctx.log);
+  try {
+    const session = await GuestfsSession.open(ctx, disks);
+    try {
+      return await use(session, point);
+    } finally {
+      await session.close();
+    }
+  } finally {
+    await release();
+  }
+}
