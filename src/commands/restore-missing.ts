@@ -4,14 +4,14 @@ import type { ExcludedDisk, RestorePoint } from "../types.js";
 
 /**
  * The domain's disks (as its XML at that point shows them) that the point does not hold, each with
- * the reason the backup recorded. cdrom, floppy and lun devices are not listed: the restored XML
- * keeps them as they are.
+ * the reason the backup recorded. cdrom and floppy devices are not listed: the restored XML
+ * keeps them as they are. A lun is listed: it is a live device, so the restored XML leaves it out.
  */
 export async function missingDisks(savedXml: string, point: RestorePoint): Promise<ExcludedDisk[]> {
   const { disks } = await parseDomainXml(savedXml);
   const held = new Set(point.disks.map((d) => d.target));
   return disks
-    .filter((d) => d.device === "disk" && !held.has(d.target))
+    .filter((d) => (d.device === "disk" || d.device === "lun") && !held.has(d.target))
     .map((d) => ({
       target: d.target,
       reason:

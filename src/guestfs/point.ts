@@ -1,10 +1,10 @@
 import path from "node:path";
 import { existingRepo } from "../commands/repo-access.js";
 import type { Context } from "../context.js";
-import { OperationError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { lockDomain } from "../lock.js";
 import { findPoint } from "../repo/catalog.js";
-import { exists } from "../repo/files.js";
+import { checkRestoreSources } from "../repo/integrity.js";
 import type { RestorePoint } from "../types.js";
 import { GuestfsSession } from "./session.js";
 
@@ -36,12 +36,11 @@ export async function withPointFs<T>(
       `point ${point.id} has no disk '${options.disk}' (it has: ${point.disks.map((d) => d.target).join(", ")})`,
     );
   const disks = point.disks.map((d) => ({ target: d.target, file: path.join(dir, d.file) }));
-  for (const d of disks)
-    if (!(await exists(d.file)))
-      throw new OperationError(`repository file ${d.file} is missing; run 'virtsnap verify'`);
   // As restore does: prune or rotate must not merge or delete the files while they are read.
-  const release = await lockDomain(ctx.lockDir, ctx.uri, options.domain, options.command, ctx.log);
+  const release = await lockDomain(ctx, options.domain, options.command);
   try {
+    // A damaged layer would show wrong or missing files as if they were the point's: check first.
+    await checkRestoreSources(ctx, dir, catalog, point, point.disks, []);
     const session = await GuestfsSession.open(ctx, disks);
     try {
       return await use(session, point);

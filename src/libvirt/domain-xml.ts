@@ -113,9 +113,10 @@ export async function withDiskSources(
   const root = await parseXml(xml);
   if (options.dropOtherDisks) {
     const devices = children(root.domain as Node, "devices")[0];
+    // cdrom and floppy media are shared read-only; a lun is the live device itself, like a disk.
     if (devices)
       devices.disk = diskNodes(root).filter(
-        (d) => d.$?.device !== "disk" || sources.has(targetOf(d)),
+        (d) => d.$?.device === "cdrom" || d.$?.device === "floppy" || sources.has(targetOf(d)),
       );
   }
   for (const disk of diskNodes(root)) {

@@ -240,6 +240,14 @@ describe("domain XML", () => {
       (await parseDomainXml(dropped)).disks.map((x) => x.target),
       ["vda", "hdc"],
     );
+    // A lun passes the host's live device through: a restored domain must never get it.
+    const lun = `<disk type='block' device='lun'><source dev='/dev/sdy'/><target dev='sdl' bus='scsi'/></disk>`;
+    const withLun = DOMAIN_XML.replace("</devices>", `${lun}</devices>`);
+    const restored = await withDiskSources(withLun, sources, { dropOtherDisks: true });
+    assert.deepEqual(
+      (await parseDomainXml(restored)).disks.map((x) => x.target),
+      ["vda", "hdc"],
+    );
   });
 
   it("notices a guest agent channel", async () => {
