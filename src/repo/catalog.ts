@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { OperationError } from "../errors.js";
+import { describeIoError, OperationError } from "../errors.js";
 import type { Catalog, ChainRecord, Level, Mode, RestorePoint } from "../types.js";
-import { writeFileAtomic } from "./files.js";
+import { makeWritableDir, writeFileAtomic } from "./files.js";
 import { CATALOG_FILE, isPointId } from "./paths.js";
 
 export function emptyCatalog(domain: { name: string; uuid: string }): Catalog {
@@ -88,7 +88,12 @@ export function catalogProblem(data: unknown): string | undefined {
 export async function withRepoId(dir: string, catalog: Catalog, save: boolean): Promise<Catalog> {
   if (catalog.repoId) return catalog;
   const next = { ...catalog, repoId: randomBytes(4).toString("hex") };
-  if (save) await writeCatalog(dir, next);
+  if (!save) return next;
+  // A new repository's first write: its folder may not exist yet, or the backup dir not be writable.
+  await makeWritableDir(dir).catch((error) => {
+    throw describeIoError(error, `cannot write backups into ${dir}`);
+  });
+  await writeCatalog(dir, next);
   return next;
 }
 
