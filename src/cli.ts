@@ -80,7 +80,7 @@ export function buildProgram(): Command {
     )
     .option("--json", "print exactly one JSON document on stdout")
     .option("-v, --verbose", "log every command virsh/qemu-img runs (stderr)")
-    .option("-q, --quiet", "print errors only")
+    .option("-q, --quiet", "print warnings and errors only")
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({
@@ -452,7 +452,7 @@ function positiveInt(value: string): number {
 function act(program: Command, action: Action) {
   return async (...args: unknown[]) => {
     const global = program.opts<GlobalOptions>();
-    const level: Level = global.quiet ? "error" : global.verbose ? "debug" : "info";
+    const level: Level = global.quiet ? "warn" : global.verbose ? "debug" : "info";
     const tty = Boolean(process.stderr.isTTY);
     const progress =
       tty && !global.quiet ? terminalProgress((text) => process.stderr.write(text)) : NO_PROGRESS;
@@ -487,18 +487,21 @@ function act(program: Command, action: Action) {
       signal: abort.signal,
       progress,
     };
+    // As a shell reports a program killed by the signal (128 + its number), after the clean-up.
+    const stopCode = () => (stoppedBy ? 128 + (os.constants.signals[stoppedBy] ?? 0) : undefined);
     try {
       const output = await action(ctx, args.slice(0, -1));
-      if (global.json) process.stdout.write(`${JSON.stringify(output.data, null, 2)}\n`);
+      const exitCode = stopCode() ?? output.exitCode ?? EXIT.ok;
+      if (global.json) printJson(withExitCode(output.data, exitCode));
       else if (output.text !== null && !global.quiet) process.stdout.write(`${output.text}\n`);
-      process.exitCode = output.exitCode ?? EXIT.ok;
+      process.exitCode = exitCode;
     } catch (error) {
       const command = (args.at(-1) as Command).name();
-      reportError(log, error, { json: Boolean(global.json), command, uri });
+      reportError(log, error, { json: Boolean(global.json), command, uri, exitCode: stopCode() });
     } finally {
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-      // As a shell reports a program killed by the signal (128 + its number), after the clean-up.
-      if (stoppedBy) process.exitCode = 128 + (os.constants.signals[stoppedBy] ?? 0);
+      const code = stopCode();
+      if (code !== undefined) process.exitCode = code;
     }
   };
 }
@@ -514,11 +517,18 @@ function clock(env: NodeJS.ProcessEnv): () => Date {
   return () => new Date(Date.now() + offset);
 }
 
+/** A report that carries the run's exit code (backup's) says the one the process exits with. */
+function withExitCode(data: unknown, exitCode: number): unknown {
+  if (typeof data !== "object" || data === null || !("exitCode" in data)) return data;
+  return { ...data, exitCode, ...("ok" in data ? { ok: exitCode === EXIT.ok } : {}) };
+}
+
 function reportError(
   log: Log,
   error: unknown,
-  { json, command, uri }: { json: boolean; command: string; uri: string },
+  opts: { json: boolean; command: string; uri: string; exitCode: number | undefined },
 ): void {
+  const { json, command, uri } = opts;
   const why = explain(error, { uri, uid: process.getuid?.() });
   if (why.bug)
     log.error(
@@ -527,8 +537,9 @@ function reportError(
   else log.error(why.message);
   // Node's own I/O errors are told in one line; with -v their stack too, for a bug report.
   if (!why.bug && !isExpected(error) && error instanceof Error) log.debug(`${error.stack}`);
-  if (json) printJson(errorDocument(command, why.message, why.exitCode));
-  process.exitCode = why.exitCode;
+  const exitCode = opts.exitCode ?? why.exitCode;
+  if (json) printJson(errorDocument(command, why.message, exitCode));
+  process.exitCode = exitCode;
 }
 
 function printJson(data: unknown): void {

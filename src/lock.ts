@@ -63,7 +63,7 @@ export async function lockDomain(
   }
   if (!ours) throw new LockedError(`domain '${domain}' is locked by another virtsnap run`);
   failpoint("lock.taken", ctx.env);
-  // virtsnap before 0.2 kept the holder in a file of its own; one left by a killed run is stale.
+  // Earlier builds (proper-lockfile) kept the holder in a file of its own; one left by a killed run is stale.
   await fs.rm(`${base}.holder.json`, { force: true });
   const heartbeat = setInterval(() => {
     const now = new Date();

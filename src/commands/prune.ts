@@ -90,7 +90,7 @@ export async function prune(ctx: Context, options: PruneOptions): Promise<PruneR
     };
     if (plan.remove.length === 0) return report;
     // The same refusal in a dry run, so that it never promises what the real run will not do.
-    await refuseIfReadByDomains(ctx, repoDir, "prune");
+    await refuseIfReadByDomains(ctx, repoDir, "prune", options.dryRun);
     if (options.dryRun) return report;
     const journal = await Journal.open(
       path.join(repoDir, JOURNAL_FILE),

@@ -28,6 +28,7 @@ export async function refuseIfReadByDomains(
   ctx: Context,
   repoDir: string,
   command: string,
+  dryRun = false,
 ): Promise<void> {
   const reader = await firstReader(ctx, repoDir);
   if (reader) {
@@ -36,5 +37,6 @@ export async function refuseIfReadByDomains(
       `domain '${name}' disk ${target} reads from ${repoDir} (an instant recovery?), so ${command} would take its data away: make its disks independent first ('virsh blockpull ${name} ${target} --wait' while it runs) or remove that domain`,
     );
   }
-  await handBack(ctx, repoDir);
+  // A dry run changes nothing, not even the owners of files lent to a domain that is gone.
+  if (!dryRun) await handBack(ctx, repoDir);
 }

@@ -49,7 +49,7 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
     if (removed.length === 0) return report;
     // The same refusals in a dry run, so that it never promises what the real run will not do.
     await refuseIfInterrupted(path.join(dir, JOURNAL_FILE), options.domain);
-    await refuseIfReadByDomains(ctx, dir, "rotate");
+    await refuseIfReadByDomains(ctx, dir, "rotate", options.dryRun);
     if (options.dryRun) return report;
     const journal = await Journal.open(
       path.join(dir, JOURNAL_FILE),

@@ -91,7 +91,7 @@ export async function snapshotBackup(
     await journal.step("catalog");
     await writeCatalog(repo.dir, withPoint(repo.catalog, point));
   } catch (error) {
-    ctx.log.error(`backup of '${domain.name}' failed; putting the disks back as they were`);
+    ctx.log.info(`backup of '${domain.name}' failed; putting the disks back as they were`);
     await removePointFiles(repo.dir, plan.chain, plan.pointId);
     await thaw(ctx, domain, plan, inactiveXml);
     throw error;

@@ -29,7 +29,8 @@ async function snapshotOf(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of entries.sort()) {
     const st = await fs.stat(path.join(dir, e));
-    if (st.isFile()) out.push(`${e} ${st.size} ${st.mtimeMs}`);
+    // Owners and modes too: a dry run must not even hand back files lent to QEMU.
+    if (st.isFile()) out.push(`${e} ${st.size} ${st.mtimeMs} ${st.mode} ${st.uid}:${st.gid}`);
   }
   return out;
 }
@@ -150,7 +151,13 @@ describe("rotate and prune --dry-run", () => {
     }
     assert.deepEqual(await snapshotOf(dir()), before);
     assert.equal(await removeDomain(instant), undefined);
-    assert.equal((await prune("2")).exitCode, 0);
+    const lent = await snapshotOf(dir());
+    assert.ok(
+      lent.some((line) => line.startsWith("lent-to-qemu.json ")),
+      "the loan is recorded",
+    );
+    for (const dry of [await rotate(), await prune("2")]) assert.equal(dry.exitCode, 0, dry.stderr);
+    assert.deepEqual(await snapshotOf(dir()), lent, "a dry run hands nothing back");
   });
 
   it("after a prune killed mid-way: says it would finish it first, then plans as the real run does", async () => {

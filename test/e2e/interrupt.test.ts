@@ -129,8 +129,17 @@ describe("interrupted by Ctrl-C during a cbt backup job", () => {
     await vm.write("vda", 0x41, 0, 4);
     const first = await book.backup("--mode", "cbt");
     for (let i = 0; i < 8; i++) await vm.write("vda", 0x50 + i, 64 + 64 * i, 64);
-    const r = await interruptedBackup(book, ["--mode", "cbt"], /cbt inc backup/, "SIGINT", 300);
+    const r = await interruptedBackup(
+      book,
+      ["--mode", "cbt", "--json"],
+      /cbt inc backup/,
+      "SIGINT",
+      300,
+    );
     assert.equal(r.exitCode, 130, r.stderr);
+    // The one JSON document tells monitoring the exit code the process really has.
+    const report = JSON.parse(r.stdout) as { ok: boolean; exitCode: number };
+    assert.deepEqual([report.ok, report.exitCode], [false, 130]);
     assert.match(r.stderr, /SIGINT: stopping; cleaning up first/);
     assert.deepEqual(
       (await listPoints(book.backupDir, vm.name)).map((p) => p.id),

@@ -118,6 +118,14 @@ describe("what a run tells", () => {
       assert.match(report.domains[0]?.warnings[0] ?? "", /crash-consistent/);
       await agentBook.latest();
 
+      // -q keeps cron mail short, but a warning is something to look at: it still shows.
+      const quiet = await agentBook.attempt(["-q", "--mode", mode]);
+      assert.equal(quiet.exitCode, 0, quiet.stderr);
+      assert.equal(quiet.stdout, "");
+      assert.match(quiet.stderr, /warn.*not frozen/i);
+      assert.doesNotMatch(quiet.stderr, /^(?!.*(warn|WARNING)).+$/m, "only warning lines");
+      await agentBook.latest();
+
       const off = await agentBook.attempt([
         "--json",
         "--mode",
