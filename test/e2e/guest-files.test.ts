@@ -37,7 +37,8 @@ describe("a real guest: files and extract from any point, restore --define", () 
     const sums = new Map<string, string>();
     for (const e of await fs.readdir(dir, { recursive: true, withFileTypes: true }))
       if (e.isFile()) {
-        const file = path.join(e.parentPath, e.name);
+        // parentPath is Node >= 18.20 / 20.12; path is its older name.
+        const file = path.join(e.parentPath ?? e.path, e.name);
         sums.set(file, await sha256(file));
       }
     return sums;
