@@ -129,6 +129,21 @@ export class GuestfsSession {
     return names.map((n) => stats.get(n) as Stat);
   }
 
+  /** Every name below `dir` (relative to it, as find0 gives them) with its type. */
+  async findAll(dir: string): Promise<{ name: string; type: string }[]> {
+    // find0 writes its NUL-separated list into a host file: the session's own folder.
+    const list = path.join(path.dirname(this.errors), "find0");
+    await this.call("find0", dir, list);
+    // find0 / gives "etc", find0 /etc gives "/passwd": relative either way.
+    const names = (await fs.readFile(list, "utf8"))
+      .split("\0")
+      .filter((n) => n !== "")
+      .map((n) => n.replace(/^\/+/, ""));
+    await fs.rm(list, { force: true });
+    const stats = await this.lstatList(dir, names);
+    return names.map((name, i) => ({ name, type: typeOf(stats[i]?.mode ?? 0) }));
+  }
+
   /** Where each symlink `names` of `dir` points: batched as lstatList is. */
   async readlinkList(dir: string, names: string[]): Promise<string[]> {
     const plain = names.filter((n) => /^[^\s"'\\]+$/.test(n));
