@@ -80,12 +80,23 @@ export async function lockDomain(
 
 async function checkLockDir(lockDir: string): Promise<void> {
   await fs.mkdir(lockDir, { recursive: true, mode: 0o700 });
-  // Anyone could plant a symlink where the lock's files go in a world-writable folder.
-  if ((await fs.stat(lockDir)).mode & 0o002) {
+  const why = lockDirFlaw(await fs.stat(lockDir), process.getuid?.());
+  if (why) {
     throw new OperationError(
-      `lock dir ${lockDir} is world-writable; point VIRTSNAP_LOCK_DIR at a private folder`,
+      `lock dir ${lockDir} ${why}; point VIRTSNAP_LOCK_DIR at a private folder`,
     );
   }
+}
+
+/**
+ * Whoever else can write the lock folder could plant a symlink where the lock's files go, or hold
+ * every lock: a /tmp/virtsnap-UID made in advance by another user is refused, not trusted.
+ */
+export function lockDirFlaw(st: Pick<Stats, "mode" | "uid">, uid: number | undefined): string {
+  if (st.mode & 0o002) return "is world-writable";
+  if (uid !== undefined && st.uid !== uid) return `belongs to uid ${st.uid}, not to you (${uid})`;
+  if (st.mode & 0o020) return "is group-writable";
+  return "";
 }
 
 /** link(2) is atomic and never replaces: the lock appears complete, holder included, or not at all. */

@@ -49,10 +49,11 @@ export async function extract(ctx: Context, options: ExtractOptions): Promise<Ex
           `${spec.path} does not exist in point ${point.id} (filesystem ${filesystem.device})`,
         );
       const stat = await session.lstat(spec.path);
-      if (!["directory", "file", "symlink"].includes(typeOf(stat.mode)))
+      if (!COPIED.includes(typeOf(stat.mode)))
         throw new UsageError(
           `${spec.path} is a ${typeOf(stat.mode)}; extract copies files, directories and symlinks`,
         );
+      if (typeOf(stat.mode) === "directory") await refuseSpecialFiles(session, spec.path);
       found.push({
         fs: filesystem.device,
         path: spec.path,
@@ -60,19 +61,55 @@ export async function extract(ctx: Context, options: ExtractOptions): Promise<Ex
         file: path.join(to, names[i] as string),
       });
     }
-    await fs.mkdir(to, { recursive: true }).catch((error) => {
-      throw describeIoError(error, `cannot write into ${to}`);
-    });
-    const extracted: ExtractReport["extracted"] = [];
-    for (const f of found) {
-      await session.mount({ device: f.fs, type: "" });
-      const type = typeOf(f.stat.mode);
-      ctx.log.debug(`${f.fs}:${f.path} -> ${f.file}`);
-      await copyOut(session, f.path, type, f.stat, f.file);
-      extracted.push({ path: f.path, filesystem: f.fs, type, file: f.file });
+    // Copied into a 0700 folder first, set-id bits dropped there, then moved into place: no other
+    // user ever sees a guest's file with the guest's owner and a set-uid bit on this host.
+    const staging = await fs
+      .mkdir(to, { recursive: true })
+      .then(() => fs.mkdtemp(path.join(to, ".virtsnap-extract-")))
+      .catch((error) => {
+        throw describeIoError(error, `cannot write into ${to}`);
+      });
+    try {
+      const extracted: ExtractReport["extracted"] = [];
+      for (const f of found) {
+        await session.mount({ device: f.fs, type: "" });
+        const type = typeOf(f.stat.mode);
+        const staged = path.join(staging, path.basename(f.file));
+        ctx.log.debug(`${f.fs}:${f.path} -> ${f.file}`);
+        await copyOut(session, f.path, type, f.stat, staged);
+        await dropSetId(staged);
+        await fs.rename(staged, f.file);
+        extracted.push({ path: f.path, filesystem: f.fs, type, file: f.file });
+      }
+      return { domain: options.domain, point: point.id, to, extracted };
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
     }
-    return { domain: options.domain, point: point.id, to, extracted };
   });
+}
+
+const COPIED = ["directory", "file", "symlink"];
+
+/**
+ * copy-out unpacks the guest's tar with the host's tar, as root: it would make the guest's device
+ * nodes (a /dev/sda of the host's, readable by the guest's users) and fifos here. Refused instead.
+ */
+async function refuseSpecialFiles(session: GuestfsSession, dir: string): Promise<void> {
+  const special = (await session.findAll(dir)).filter((e) => !COPIED.includes(e.type));
+  const first = special[0];
+  if (first)
+    throw new UsageError(
+      `${dir} holds ${special.length} special file(s) (${path.posix.join(dir, first.name)} is a ${first.type}); extract copies files, directories and symlinks: extract the others by name`,
+    );
+}
+
+/** A guest's set-uid/set-gid bits (its uid 0 is kept as owner) would be a root shell here. */
+async function dropSetId(file: string): Promise<void> {
+  const st = await fs.lstat(file);
+  if (st.isSymbolicLink()) return;
+  if (st.mode & 0o6000) await fs.chmod(file, st.mode & 0o1777);
+  if (!st.isDirectory()) return;
+  for (const name of await fs.readdir(file)) await dropSetId(path.join(file, name));
 }
 
 async function copyOut(
@@ -90,8 +127,8 @@ async function copyOut(
   if (type === "symlink") await fs.symlink((await session.call("readlink", from)).trim(), file);
   else await session.call("download", from, file);
   await fs.lchown(file, st.uid, st.gid);
-  // After chown, which clears set-uid bits.
-  if (type === "file") await fs.chmod(file, st.mode & 0o7777);
+  // After chown, which clears set-uid bits; they are not kept (see dropSetId).
+  if (type === "file") await fs.chmod(file, st.mode & 0o1777);
   await fs.lutimes(file, st.atime, st.mtime);
 }
 

@@ -52,7 +52,7 @@ export async function files(ctx: Context, options: FilesOptions): Promise<FilesR
     const entries =
       typeOf(self.mode) === "directory"
         ? await listDir(session, dir)
-        : [await entry(session, dir, path.posix.basename(dir), self)];
+        : [await single(session, dir, self)];
     return {
       domain: options.domain,
       point: point.id,
@@ -67,20 +67,19 @@ export async function files(ctx: Context, options: FilesOptions): Promise<FilesR
 async function listDir(session: GuestfsSession, dir: string): Promise<FileEntry[]> {
   const names = (await session.call("ls", dir)).split("\n").filter((n) => n !== "");
   const stats = await session.lstatList(dir, names);
-  const out: FileEntry[] = [];
-  for (const [i, name] of names.entries()) {
-    const st = stats[i];
-    if (st) out.push(await entry(session, path.posix.join(dir, name), name, st));
-  }
-  return out;
+  // One readlinklist for all the symlinks, not one guestfish call each (/usr/lib has thousands).
+  const links = names.filter((_, i) => typeOf(stats[i]?.mode ?? 0) === "symlink");
+  const targets = new Map(
+    (await session.readlinkList(dir, links)).map((t, i) => [links[i] as string, t]),
+  );
+  return names.map((name, i) => {
+    const e = entry(name, stats[i] as Stat);
+    if (e.type === "symlink") e.target = targets.get(name) ?? "";
+    return e;
+  });
 }
 
-async function entry(
-  session: GuestfsSession,
-  file: string,
-  name: string,
-  st: Stat,
-): Promise<FileEntry> {
+function entry(name: string, st: Stat): FileEntry {
   const type = typeOf(st.mode);
   const e: FileEntry = {
     name,
@@ -91,7 +90,12 @@ async function entry(
     gid: st.gid,
     mtime: new Date(Math.floor(st.mtime * 1000)).toISOString(),
   };
-  if (type === "symlink") e.target = (await session.call("readlink", file)).trim();
+  return e;
+}
+
+async function single(session: GuestfsSession, file: string, st: Stat): Promise<FileEntry> {
+  const e = entry(path.posix.basename(file), st);
+  if (e.type === "symlink") e.target = (await session.call("readlink", file)).trim();
   return e;
 }
 

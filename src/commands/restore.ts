@@ -61,24 +61,25 @@ export interface RestoreReport {
  * (--instant lends its files to QEMU for reading); never writes over an existing file or domain.
  */
 export async function restore(ctx: Context, options: RestoreOptions): Promise<RestoreReport> {
-  const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
-  const point = findPoint(catalog, options.point);
-  if (!point)
-    throw new UsageError(
-      `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
-    );
   if (options.instant && options.format !== "qcow2")
     throw new UsageError("--instant runs on qcow2 overlays; leave out --format raw");
   if (options.instant && !options.define)
     throw new UsageError("--instant needs a name for the new domain: --instant NAME");
   if (options.define) await checkNameIsFree(ctx.run, ctx.virsh, options.define);
-  const plan = planRestore(ctx, options, point);
-  for (const file of plan.writes) {
-    if (await exists(file))
-      throw new UsageError(`${file} already exists; restore never overwrites files`);
-  }
   const release = await lockDomain(ctx, options.domain, "restore");
   try {
+    // Read under the lock: a prune that finished just before would have left a stale catalog.
+    const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
+    const point = findPoint(catalog, options.point);
+    if (!point)
+      throw new UsageError(
+        `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
+      );
+    const plan = planRestore(ctx, options, point);
+    for (const file of plan.writes) {
+      if (await exists(file))
+        throw new UsageError(`${file} already exists; restore never overwrites files`);
+    }
     await handBackIfUnread(ctx, dir);
     const read = [...plan.bootFiles.map((b) => b.aux), ...(plan.resume ? [plan.memory] : [])];
     await checkRestoreSources(ctx, dir, catalog, point, plan.disks, read.filter(isAux));

@@ -40,7 +40,19 @@ export function parseFilesystems(stdout: string): Filesystem[] {
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ device: m[1] as string, type: m[2] as string }))
     .filter((f) => f.type !== "swap" && f.type !== "unknown")
-    .sort((a, b) => a.device.localeCompare(b.device));
+    .sort(byDiskThenPartition);
+}
+
+/** /dev/sda2 before /dev/sda10 (a string sort puts 10 first), /dev/sdz before /dev/sdaa; LVs last. */
+function byDiskThenPartition(a: Filesystem, b: Filesystem): number {
+  const key = (device: string): [number, number] => [
+    diskIndexOf(device) ?? Number.POSITIVE_INFINITY,
+    Number(/^\/dev\/sd[a-z]+(\d+)$/.exec(device)?.[1] ?? 0),
+  ];
+  const [da, pa] = key(a.device);
+  const [db, pb] = key(b.device);
+  if (da !== db) return da < db ? -1 : 1;
+  return pa - pb || a.device.localeCompare(b.device);
 }
 
 /** Which of the added disks a device sits on: /dev/sdb1 -> 1; LVs and md devices: undefined. */

@@ -25,20 +25,21 @@ export async function withPointFs<T>(
   options: PointFsOptions & { command: string },
   use: (session: GuestfsSession, point: RestorePoint) => Promise<T>,
 ): Promise<T> {
-  const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
-  const point = findPoint(catalog, options.point);
-  if (!point)
-    throw new UsageError(
-      `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
-    );
-  if (options.disk !== undefined && !point.disks.some((d) => d.target === options.disk))
-    throw new UsageError(
-      `point ${point.id} has no disk '${options.disk}' (it has: ${point.disks.map((d) => d.target).join(", ")})`,
-    );
-  const disks = point.disks.map((d) => ({ target: d.target, file: path.join(dir, d.file) }));
-  // As restore does: prune or rotate must not merge or delete the files while they are read.
+  // As restore does: prune or rotate must not merge or delete the files while they are read, and
+  // the catalog is read under the lock (one read before it could name files a prune just merged).
   const release = await lockDomain(ctx, options.domain, options.command);
   try {
+    const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
+    const point = findPoint(catalog, options.point);
+    if (!point)
+      throw new UsageError(
+        `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
+      );
+    if (options.disk !== undefined && !point.disks.some((d) => d.target === options.disk))
+      throw new UsageError(
+        `point ${point.id} has no disk '${options.disk}' (it has: ${point.disks.map((d) => d.target).join(", ")})`,
+      );
+    const disks = point.disks.map((d) => ({ target: d.target, file: path.join(dir, d.file) }));
     // A damaged layer would show wrong or missing files as if they were the point's: check first.
     await checkRestoreSources(ctx, dir, catalog, point, point.disks, []);
     const session = await GuestfsSession.open(ctx, disks);

@@ -46,17 +46,20 @@ export class GuestfsSession {
   static async open(ctx: Context, disks: SessionDisk[]): Promise<GuestfsSession> {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-guestfs-"));
     const errors = path.join(tmp, "stderr");
-    const listen = await ctx.run(guestfish.listen(disks.map((d) => d.file)), {
-      stderrFile: errors,
-    });
-    const pid = parseListenPid(listen.stdout);
-    if (pid === undefined)
-      throw new OperationError(`guestfish --listen printed no PID: ${listen.stdout.trim()}`);
-    const say = ctx.progress.enabled ? ctx.log.info : ctx.log.debug;
-    say.call(
-      ctx.log,
-      "starting the libguestfs appliance to read the point's disks (takes a while)",
-    );
+    let pid: number | undefined;
+    try {
+      const listen = await ctx.run(guestfish.listen(disks.map((d) => d.file)), {
+        stderrFile: errors,
+      });
+      pid = parseListenPid(listen.stdout);
+      if (pid === undefined)
+        throw new OperationError(`guestfish --listen printed no PID: ${listen.stdout.trim()}`);
+    } catch (error) {
+      // No server to close(): the folder of its stderr goes here.
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw error;
+    }
+    tellApplianceStarts(ctx);
     const session = new GuestfsSession(ctx, pid, errors, disks, []);
     try {
       await session.call("run");
@@ -99,8 +102,10 @@ export class GuestfsSession {
     this.mounted = fs.device;
   }
 
+  /** As lstat sees it: `exists` follows symlinks, so a dangling one would look missing. */
   async exists(file: string): Promise<boolean> {
-    return (await this.call("exists", file)).trim() === "true";
+    if ((await this.call("exists", file)).trim() === "true") return true;
+    return (await this.call("is-symlink", file)).trim() === "true";
   }
 
   async lstat(file: string): Promise<Stat> {
@@ -124,10 +129,46 @@ export class GuestfsSession {
     return names.map((n) => stats.get(n) as Stat);
   }
 
+  /** Every name below `dir` (relative to it, as find0 gives them) with its type. */
+  async findAll(dir: string): Promise<{ name: string; type: string }[]> {
+    // find0 writes its NUL-separated list into a host file: the session's own folder.
+    const list = path.join(path.dirname(this.errors), "find0");
+    await this.call("find0", dir, list);
+    // find0 / gives "etc", find0 /etc gives "/passwd": relative either way.
+    const names = (await fs.readFile(list, "utf8"))
+      .split("\0")
+      .filter((n) => n !== "")
+      .map((n) => n.replace(/^\/+/, ""));
+    await fs.rm(list, { force: true });
+    const stats = await this.lstatList(dir, names);
+    return names.map((name, i) => ({ name, type: typeOf(stats[i]?.mode ?? 0) }));
+  }
+
+  /** Where each symlink `names` of `dir` points: batched as lstatList is. */
+  async readlinkList(dir: string, names: string[]): Promise<string[]> {
+    const plain = names.filter((n) => /^[^\s"'\\]+$/.test(n));
+    const targets = new Map<string, string>();
+    for (let i = 0; i < plain.length; i += 500) {
+      const batch = plain.slice(i, i + 500);
+      const found = (await this.call("readlinklist", dir, batch.join(" "))).split("\n");
+      for (const [j, n] of batch.entries()) targets.set(n, found[j] ?? "");
+    }
+    for (const n of names)
+      if (!targets.has(n))
+        targets.set(n, (await this.call("readlink", path.posix.join(dir, n))).trim());
+    return names.map((n) => targets.get(n) as string);
+  }
+
   async close(): Promise<void> {
     await this.ctx.run(guestfish.remote(this.pid, "exit")).catch(() => undefined);
     await fs.rm(path.dirname(this.errors), { recursive: true, force: true });
   }
+}
+
+/** libguestfs boots a small VM first (20-50 s under TCG): say so on a terminal, else in --debug. */
+export function tellApplianceStarts(ctx: Pick<Context, "log" | "progress">): void {
+  const say = ctx.progress.enabled ? ctx.log.info : ctx.log.debug;
+  say.call(ctx.log, "starting the libguestfs appliance to read the point's disks (takes a while)");
 }
 
 function toStat(r: Record<string, number>): Stat {
@@ -144,9 +185,10 @@ function toStat(r: Record<string, number>): Stat {
 /** `/dev/sda1:/etc` -> device /dev/sda1, path /etc; `/etc` -> no device. */
 export function splitFsPath(spec: string): { device: string | undefined; path: string } {
   const m = /^(\/dev\/[^:]+):(\/.*)$/.exec(spec);
-  if (m) return { device: m[1], path: m[2] as string };
+  // Normalized, so that the name of "/etc/." is "etc" and "/etc/.." is seen to be "/".
+  if (m) return { device: m[1], path: path.posix.normalize(m[2] as string) };
   if (!spec.startsWith("/")) throw new UsageError(`'${spec}' is not an absolute path in the guest`);
-  return { device: undefined, path: spec };
+  return { device: undefined, path: path.posix.normalize(spec) };
 }
 
 const TYPES: [number, string][] = [

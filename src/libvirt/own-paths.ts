@@ -9,7 +9,8 @@ export interface OwnPaths {
   warnings: string[];
 }
 
-const CHARDEVS = ["serial", "parallel", "console", "channel"];
+/** Devices that are a chardev themselves (type + <source>), as libvirt's formatdomain says. */
+const CHARDEVS = ["serial", "parallel", "console", "channel", "redirdev", "smartcard"];
 
 /**
  * Rewrites or drops every host path and fixed resource of `xml` that two domains cannot share:
@@ -17,7 +18,9 @@ const CHARDEVS = ["serial", "parallel", "console", "channel"];
  *   `to` (virtlogd refuses a log file another domain holds: "Device or resource busy");
  * - a virtio channel's socket path is dropped: libvirt makes one in the new domain's own folder;
  * - graphics sockets are dropped and fixed ports made automatic; a fixed tap name is dropped;
- * - host devices (PCI/USB passthrough) and nvdimm memory backed by a file are left out.
+ * - an rng's egd backend is a chardev too; a fixed vsock CID is made automatic;
+ * - host devices (PCI/USB passthrough, `<interface type='hostdev'>` VFs) and nvdimm memory backed by
+ *   a file are left out.
  */
 export async function withOwnPaths(xml: string, to: string): Promise<OwnPaths> {
   const root = await parseXml(xml);
@@ -41,11 +44,15 @@ export async function withOwnPaths(xml: string, to: string): Promise<OwnPaths> {
   for (const kind of CHARDEVS) {
     for (const dev of children(devices, kind)) ownChardev(kind, dev, move, warnings);
   }
+  for (const rng of children(devices, "rng")) {
+    for (const backend of children(rng, "backend"))
+      if (backend.$?.model === "egd") ownChardev("rng", backend, move, warnings);
+  }
   for (const graphics of children(devices, "graphics")) ownGraphics(graphics);
-  for (const nic of children(devices, "interface")) {
-    delete nic.target;
-    if (nic.$?.type === "vhostuser")
-      warnings.push("a vhost-user interface keeps its socket: the two domains share it");
+  ownInterfaces(devices, warnings);
+  for (const vsock of children(devices, "vsock")) {
+    // Two domains with one CID: the second one fails to start ("vhost-vsock: unable to set guest cid").
+    for (const cid of children(vsock, "cid")) cid.$ = { auto: "yes" };
   }
   if (children(devices, "hostdev").length > 0) {
     warnings.push("host devices (<hostdev>) are left out: one device cannot serve two domains");
@@ -90,6 +97,22 @@ function ownChardev(
     }
     if (type === "tcp" && attrs.mode === "bind" && attrs.service)
       warnings.push(`${kind} listens on TCP port ${attrs.service}: the original holds it already`);
+  }
+}
+
+function ownInterfaces(devices: Node, warnings: string[]): void {
+  const nics = children(devices, "interface");
+  for (const nic of nics) {
+    delete nic.target;
+    if (nic.$?.type === "vhostuser")
+      warnings.push("a vhost-user interface keeps its socket: the two domains share it");
+  }
+  // A VF passed through as a NIC is a host device like <hostdev>: it serves one domain.
+  if (nics.some((n) => n.$?.type === "hostdev")) {
+    warnings.push("host device interfaces (<interface type='hostdev'>) are left out");
+    const kept = nics.filter((n) => n.$?.type !== "hostdev");
+    if (kept.length > 0) devices.interface = kept;
+    else delete devices.interface;
   }
 }
 

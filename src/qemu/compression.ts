@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Context } from "../context.js";
+import { CommandError } from "../errors.js";
 import { qemuImg } from "./qemu-img.js";
 
 /**
@@ -16,9 +17,23 @@ export async function probeCompression(ctx: Context): Promise<"zstd" | "zlib"> {
     ctx.log.debug("qemu-img writes zstd-compressed qcow2: --compress uses zstd");
     return "zstd";
   } catch (error) {
-    ctx.log.info(`this qemu-img has no zstd (${(error as Error).message}): --compress uses zlib`);
+    // Only qemu-img's own "no such compression type" means no zstd: a full /tmp is an error.
+    if (!(error instanceof CommandError) || !isNoZstd(`${error.message}\n${error.stderr}`))
+      throw error;
+    ctx.log.info(`this qemu-img has no zstd (${error.message}): --compress uses zlib`);
     return "zlib";
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * qemu-img's refusals of compression_type=zstd: the enum value unknown ("Invalid parameter 'zstd'"
+ * on 5.2, "does not accept value" on later QEMUs), qcow2's "Unknown compression type", or an
+ * older qemu-img that has no compression_type option at all.
+ */
+export function isNoZstd(stderr: string): boolean {
+  return /Invalid parameter '(zstd|compression[-_]type)'|does not accept value '?zstd|Unknown compression type|compression[-_]type'? is (unexpected|not supported)|Invalid compression type/i.test(
+    stderr,
+  );
 }

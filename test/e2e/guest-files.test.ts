@@ -37,7 +37,8 @@ describe("a real guest: files and extract from any point, restore --define", () 
     const sums = new Map<string, string>();
     for (const e of await fs.readdir(dir, { recursive: true, withFileTypes: true }))
       if (e.isFile()) {
-        const file = path.join(e.parentPath, e.name);
+        // parentPath is Node >= 18.20 / 20.12; path is its older name.
+        const file = path.join(e.parentPath ?? e.path, e.name);
         sums.set(file, await sha256(file));
       }
     return sums;
@@ -59,7 +60,7 @@ describe("a real guest: files and extract from any point, restore --define", () 
     await guest.write("/c.txt", "c1");
     await guest.write("/dir/x.txt", "x1");
     await guest.run(
-      "cd /data/dir && chown 1234:567 x.txt && chmod 0640 x.txt && touch -d '2020-01-02 03:04:05' x.txt && ln -s x.txt link && sync",
+      "cd /data/dir && chown 1234:567 x.txt && chmod 0640 x.txt && touch -d '2020-01-02 03:04:05' x.txt && ln -s x.txt link && ln -s nowhere dangling && echo s > suid && chmod 6755 suid && mkdir /data/sp && mkfifo /data/sp/fifo && echo ok > /data/sp/ok.txt && sync",
     );
     const take = async () => {
       const r = await virtsnap([
@@ -96,11 +97,37 @@ describe("a real guest: files and extract from any point, restore --define", () 
     const [full, inc, last] = points as [ListedPoint, ListedPoint, ListedPoint];
 
     const root1 = await listing(full);
-    assert.deepEqual([...root1.keys()].sort(), ["a.txt", "b.txt", "c.txt", "dir", "lost+found"]);
+    assert.deepEqual([...root1.keys()].sort(), [
+      "a.txt",
+      "b.txt",
+      "c.txt",
+      "dir",
+      "lost+found",
+      "sp",
+    ]);
     assert.equal(root1.get("b.txt")?.size, 2);
     assert.equal(root1.get("dir")?.type, "directory");
+    const root2 = await listing(inc);
+    assert.deepEqual([...root2.keys()].sort(), [
+      "a.txt",
+      "b.txt",
+      "c.txt",
+      "dir",
+      "e.txt",
+      "lost+found",
+      "sp",
+    ]);
+    assert.equal(root2.get("a.txt")?.size, 2);
+    assert.equal(root2.get("b.txt")?.size, "b2 changed".length);
     const root3 = await listing(last);
-    assert.deepEqual([...root3.keys()].sort(), ["a.txt", "b.txt", "dir", "e.txt", "lost+found"]);
+    assert.deepEqual([...root3.keys()].sort(), [
+      "a.txt",
+      "b.txt",
+      "dir",
+      "e.txt",
+      "lost+found",
+      "sp",
+    ]);
     assert.equal(root3.get("a.txt")?.size, "a3 changed too".length);
     assert.equal(root3.get("b.txt")?.size, "b2 changed".length);
 
@@ -126,6 +153,32 @@ describe("a real guest: files and extract from any point, restore --define", () 
     const x = await fs.stat(path.join(out2, "dir/x.txt"));
     assert.deepEqual([x.uid, x.gid, x.mode & 0o7777], [1234, 567, 0o640]);
     assert.equal(x.mtime.toISOString(), new Date("2020-01-02T03:04:05Z").toISOString());
+    const suid = await fs.stat(path.join(out2, "dir/suid"));
+    assert.deepEqual([suid.uid, suid.mode & 0o7777], [0, 0o755], "set-uid/gid bits dropped");
+    assert.deepEqual((await fs.readdir(out2)).sort(), ["a.txt", "b.txt", "dir"], "no staging left");
+
+    const oneLine = (stderr: string) => assert.equal(stderr.trim().split("\n").length, 1, stderr);
+    const outSp = path.join(work, "out-sp");
+    const sp = await cli(
+      "extract",
+      guest.name,
+      "-b",
+      backupDir,
+      "--point",
+      inc.id,
+      "/sp",
+      "--to",
+      outSp,
+    );
+    assert.equal(sp.exitCode, 2, sp.stderr);
+    oneLine(sp.stderr);
+    assert.match(sp.stderr, /\/sp holds 1 special file\(s\) \(\/sp\/fifo is a fifo\)/);
+    assert.equal(await fs.stat(path.join(outSp, "sp")).catch(() => undefined), undefined);
+
+    const nope = await cli("files", guest.name, "-b", backupDir, "--point", inc.id, "/nope");
+    assert.equal(nope.exitCode, 2, nope.stderr);
+    oneLine(nope.stderr);
+    assert.match(nope.stderr, /\/nope does not exist in point/);
 
     const out3 = path.join(work, "out-last");
     const missing = await cli(
@@ -153,11 +206,19 @@ describe("a real guest: files and extract from any point, restore --define", () 
       "--point",
       last.id,
       "/a.txt",
+      "/dir/dangling",
+      "/dir/suid",
       "--to",
       out3,
     );
     assert.equal(r3.exitCode, 0, r3.stderr);
     assert.equal(await fs.readFile(path.join(out3, "a.txt"), "utf8"), "a3 changed too");
+    assert.equal(
+      await fs.readlink(path.join(out3, "dangling")),
+      "nowhere",
+      "a dangling link exists",
+    );
+    assert.equal((await fs.stat(path.join(out3, "suid"))).mode & 0o7777, 0o755);
     const a = await fs.stat(path.join(out3, "a.txt"));
     assert.equal(a.mode & 0o7777, root3.get("a.txt")?.mode);
     assert.equal(a.mtime.toISOString().slice(0, 19), root3.get("a.txt")?.mtime.slice(0, 19));

@@ -82,6 +82,16 @@ describe("domain locks", () => {
       assert.equal(r.exitCode, 75, r.stderr);
       assert.match(r.stderr, new RegExp(`locked by pid ${process.pid} on .*virtsnap repair`));
     }
+    // restore and files read the catalog under the lock (a prune finishing first would leave it
+    // stale): a point that is not there is only found out once the lock is theirs.
+    for (const args of [
+      ["restore", vm.name, "-b", book.backupDir, "--point", "nope", "--to", path.join(work, "r")],
+      ["files", vm.name, "-b", book.backupDir, "--point", "nope"],
+    ]) {
+      const r = await virtsnap(args, env);
+      assert.equal(r.exitCode, 75, `${args[0]}: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /no point/);
+    }
     assert.deepEqual(await locks(lockDir), [lock]);
     // The same pid with another start time is a pid the kernel gave to a new process: not the holder.
     await fs.writeFile(file, JSON.stringify({ ...holder, started: "1" }));

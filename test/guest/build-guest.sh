@@ -2,8 +2,9 @@
 # Builds the e2e suite's tiny real Linux guest (test/lab/guest.ts): a Debian kernel plus a
 # busybox initramfs that loads the virtio modules, mounts /dev/vda on /data and
 # runs qemu-guest-agent on org.qemu.guest_agent.0.  Debian packages only.
-# Idempotent: packages are downloaded once; the initramfs is rebuilt each run
-# (a few seconds) and replaced atomically.
+# Idempotent: packages are downloaded once; the initramfs (a few seconds) is
+# rebuilt only when this script, the kernel version or a package (.deb) changed,
+# and replaced atomically.
 #
 #   build-guest.sh            -> prints the cache dir; kernel/initrd live there
 # Called by scripts/setup-lab; the tests call it too when the cache is missing.
@@ -47,8 +48,9 @@ KVER=$(ls "$X/lib/modules" | head -1)
 cp -f "$X/boot/vmlinuz-$KVER" "$CACHE/vmlinuz"
 [ -e "$X/lib/modules/$KVER/modules.dep" ] || depmod -b "$X" "$KVER"
 
-# The initrd is rebuilt only when this script changed since the last build (tests call it often).
-stamp=$(sha256sum "$SELF" | cut -c1-16)
+# The initrd is rebuilt only when this script, the kernel (its modules go into the initrd: a new
+# ABI needs new ones) or a package changed since the last build (tests call it often).
+stamp=$({ sha256sum "$SELF"; echo "$KVER"; ls ./*.deb; } | sha256sum | cut -c1-16)
 if [ -e "$CACHE/initrd.img" ] && [ "$(cat "$CACHE/.built" 2>/dev/null)" = "$stamp" ]; then
   echo "$CACHE"; exit 0
 fi

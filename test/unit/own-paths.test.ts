@@ -50,6 +50,40 @@ describe("restore --define: per-domain paths of the new domain", () => {
     assert.match(warnings.join("\n"), /\/srv\/share \(<filesystem>\) is shared/);
   });
 
+  it("rng egd, redirdev and smartcard sockets move; a hostdev NIC goes; a fixed vsock CID is made automatic", async () => {
+    const xml = `<domain><devices>
+      <interface type='network'><source network='default'/></interface>
+      <interface type='hostdev' managed='yes'><source><address type='pci' domain='0' bus='2' slot='0' function='1'/></source></interface>
+      <rng model='virtio'><backend model='egd' type='unix'><source mode='bind' path='/run/web/rng.sock'/></backend></rng>
+      <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+      <redirdev bus='usb' type='unix'><source mode='bind' path='/run/web/usbredir.sock'/></redirdev>
+      <smartcard mode='passthrough' type='unix'><source mode='bind' path='/run/web/card.sock'/></smartcard>
+      <vsock model='virtio'><cid auto='no' address='3'/></vsock>
+    </devices></domain>`;
+    const { xml: out, warnings } = await withOwnPaths(xml, "/to");
+    assert.ok(!out.includes("/run/web"), out);
+    assert.match(
+      out,
+      /<backend model="egd" type="unix">\s*<source mode="bind" path="\/to\/rng\.sock"\/>/,
+    );
+    assert.match(out, /<backend model="random">\/dev\/urandom<\/backend>/);
+    assert.match(
+      out,
+      /<redirdev bus="usb" type="unix">\s*<source mode="bind" path="\/to\/usbredir\.sock"\/>/,
+    );
+    assert.match(
+      out,
+      /<smartcard mode="passthrough" type="unix">\s*<source mode="bind" path="\/to\/card\.sock"\/>/,
+    );
+    assert.ok(!out.includes('type="hostdev"'), out);
+    assert.match(out, /<interface type="network">/, "the other NIC stays");
+    assert.match(out, /<cid auto="yes"\/>/);
+    assert.ok(!out.includes('address="3"'), out);
+    assert.deepEqual(warnings, [
+      "host device interfaces (<interface type='hostdev'>) are left out",
+    ]);
+  });
+
   it("two files of one name in different folders get different names", async () => {
     const xml = `<domain><devices>
       <serial type='file'><source path='/a/log'/></serial><serial type='file'><source path='/b/log'/></serial>
