@@ -13,6 +13,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { buildProgram } from "../../src/cli.js";
+import { EXIT } from "../../src/errors.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const VERSION = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
@@ -59,6 +60,34 @@ describe("man page and completion, from the program that prints --help", () => {
     for (const section of ["EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES"])
       assert.ok(man.includes(`.SH ${section}`), section);
     assert.match(man, new RegExp(`^\\.TH VIRTSNAP 1 "[0-9-]+" "virtsnap ${VERSION}"`));
+  });
+
+  it("the man page has every exit code, --warnings-exit, an example of every command, virtsnap-nightly(8)", () => {
+    const man = generate("man.mjs");
+    const section = (name: string) => man.split(`.SH ${name}\n`)[1]?.split("\n.SH ")[0] ?? "";
+    const codes = section("EXIT STATUS")
+      .split(".TP\n")
+      .map((item) => /^\\fB(\w+)\\fR/.exec(item)?.[1]);
+    for (const code of [...Object.values(EXIT), 130, 143])
+      assert.ok(codes.includes(String(code)), `exit ${code} is not under EXIT STATUS`);
+    assert.match(section("EXIT STATUS"), /\\-\\-warnings\\-exit/);
+    const examples = section("EXAMPLES");
+    for (const c of all.filter((c) => !c.name.startsWith("debug")))
+      assert.match(
+        examples,
+        new RegExp(`^\\\\fBvirtsnap (\\S+ )*${escapeRe(roff(c.name))} `, "m"),
+        c.name,
+      );
+    assert.match(section("SEE ALSO"), /\\fBvirtsnap\\-nightly\\fR\(8\)/);
+    for (const file of [
+      "journal.json",
+      "virtsnap.json",
+      "status.json",
+      "log/",
+      "lent\\-to\\-qemu.json",
+    ])
+      assert.ok(section("FILES").includes(`DIR/DOMAIN/${file}`), file);
+    assert.ok(section("FILES").includes("/var/lib/virtsnap/overlays/"));
   });
 
   it("the completion is bash and offers every command and option", () => {
