@@ -14,11 +14,10 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { buildProgram } from "../../src/cli.js";
 import { EXIT } from "../../src/errors.js";
+import { freshDeb, freshSingleExecutable } from "../lab/artifacts.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const VERSION = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
-const DEB = path.join(ROOT, `dist/pkg/virtsnap_${VERSION}_all.deb`);
-const SEA = path.join(ROOT, "dist/pkg/virtsnap-linux-x64");
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "virtsnap-packaging-"));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
@@ -118,8 +117,14 @@ describe("the bundle", () => {
   });
 });
 
-describe("the single executable", { skip: !fs.existsSync(SEA) && "none: npm run package" }, () => {
+describe("the single executable", () => {
+  // a missing or stale executable fails each test, saying to run npm run package
+  it("is there and was built from the current bundle", () => {
+    freshSingleExecutable();
+  });
+
   it("runs with no node on PATH and says which Node it carries", () => {
+    const SEA = freshSingleExecutable();
     const env = { PATH: "/usr/sbin:/sbin" }; // the host's node is in /usr/bin
     const run = (...args: string[]) =>
       spawnSync(SEA, args, { encoding: "utf8", env, cwd: scratch });
@@ -136,13 +141,19 @@ describe("the single executable", { skip: !fs.existsSync(SEA) && "none: npm run 
   });
 
   it("needs no libatomic (absent on a stock Debian 11)", () => {
-    const libs = execFileSync("ldd", [SEA], { encoding: "utf8" });
+    const libs = execFileSync("ldd", [freshSingleExecutable()], { encoding: "utf8" });
     assert.doesNotMatch(libs, /libatomic|not found/);
   });
 });
 
-describe("the Debian package", { skip: !fs.existsSync(DEB) && "no .deb: npm run package" }, () => {
+describe("the Debian package", () => {
+  // a missing or stale .deb fails each test, saying to run npm run package
+  it("is there, named after package.json's version, and holds the current bundle", () => {
+    assert.equal(path.basename(freshDeb()), `virtsnap_${VERSION}_all.deb`);
+  });
+
   it("holds the launcher, bundle, docs, units and conffile, on Debian's nodejs", () => {
+    const DEB = freshDeb();
     const files = execFileSync("dpkg-deb", ["-c", DEB], { encoding: "utf8" });
     for (const file of [
       "./usr/bin/virtsnap",
@@ -167,7 +178,7 @@ describe("the Debian package", { skip: !fs.existsSync(DEB) && "no .deb: npm run 
   });
 
   it("lintian reports no errors", () => {
-    const r = spawnSync("lintian", ["--no-tag-display-limit", DEB], { encoding: "utf8" });
+    const r = spawnSync("lintian", ["--no-tag-display-limit", freshDeb()], { encoding: "utf8" });
     assert.ok(r.status !== null && !r.error, "lintian did not run: scripts/setup-lab installs it");
     const errors = r.stdout.split("\n").filter((line) => line.startsWith("E:"));
     assert.deepEqual(errors, []);
