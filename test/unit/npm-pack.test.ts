@@ -58,6 +58,7 @@ describe("npm pack, then npm install -g of the tarball", () => {
       "lib/node_modules/virtsnap/contrib/cron/virtsnap",
       "lib/node_modules/virtsnap/contrib/default/virtsnap",
       "lib/node_modules/virtsnap/dist/pkg/virtsnap.bash-completion",
+      "lib/node_modules/virtsnap/dist/pkg/THIRD-PARTY-LICENSES",
     ])
       assert.ok(fs.existsSync(path.join(prefix, file)), `not installed: ${file}`);
     assert.ok(

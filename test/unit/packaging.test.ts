@@ -117,6 +117,40 @@ describe("the bundle", () => {
   });
 });
 
+describe("THIRD-PARTY-LICENSES", () => {
+  it("names every package inside the bundle, with the license text of its LICENSE file", () => {
+    const text = fs.readFileSync(path.join(ROOT, "dist/pkg/THIRD-PARTY-LICENSES"), "utf8");
+    const bundle = fs.readFileSync(path.join(ROOT, "dist/pkg/virtsnap.cjs"), "utf8");
+    // esbuild heads each module with its path: the packages are read from the bundle itself
+    const dirs = new Set(
+      [...bundle.matchAll(/^\/\/ (node_modules\/\S+)$/gm)].map(
+        (m) => /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(m[1] ?? "")?.[1] as string,
+      ),
+    );
+    const listed = JSON.parse(
+      fs.readFileSync(path.join(ROOT, "dist/pkg/bundled-packages.json"), "utf8"),
+    );
+    assert.equal(dirs.size, listed.length, "bundled-packages.json and the bundle disagree");
+    for (const dir of dirs) {
+      const meta = JSON.parse(fs.readFileSync(path.join(ROOT, dir, "package.json"), "utf8"));
+      const head = `\n${meta.name} ${meta.version} (${meta.license})\n`;
+      assert.ok(text.includes(head), `THIRD-PARTY-LICENSES lacks ${meta.name} ${meta.version}`);
+      const file = fs.readdirSync(path.join(ROOT, dir)).find((f) => /^licen[cs]e/i.test(f));
+      assert.ok(file, `${dir} has no LICENSE file`);
+      const license = fs.readFileSync(path.join(ROOT, dir, file), "utf8").trim();
+      assert.ok(text.split(head)[1]?.includes(license), `${meta.name}: not its license text`);
+    }
+  });
+
+  it("ships in the npm tarball and beside the single executable", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    assert.ok(pkg.files.includes("dist/pkg/THIRD-PARTY-LICENSES"));
+    const dir = path.dirname(freshSingleExecutable());
+    assert.ok(fs.existsSync(path.join(dir, "THIRD-PARTY-LICENSES")));
+    assert.ok(fs.existsSync(path.join(dir, "virtsnap-linux-x64.NODE-LICENSE")));
+  });
+});
+
 describe("the single executable", () => {
   // a missing or stale executable fails each test, saying to run npm run package
   it("is there and was built from the current bundle", () => {
