@@ -117,6 +117,22 @@ describe("the bundle", () => {
   });
 });
 
+describe("README", () => {
+  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+
+  it("names the artifacts with package.json's version", () => {
+    const names = [...readme.matchAll(/virtsnap[_-](\d[\w.~+-]*?)(?:_all\.deb|\.tgz)\b/g)];
+    assert.ok(names.length >= 2, "README names no .deb or npm tarball");
+    for (const [name, version] of names) assert.equal(version, VERSION, name);
+  });
+
+  it("says on its first screen how to get the files", () => {
+    const screen = readme.split("\n").slice(0, 24).join("\n");
+    assert.match(screen, /`npm ci && npm run package`[^]*dist\/pkg\//);
+    assert.match(screen, /Node >= 18\.19/);
+  });
+});
+
 describe("THIRD-PARTY-LICENSES", () => {
   it("names every package inside the bundle, with the license text of its LICENSE file", () => {
     const text = fs.readFileSync(path.join(ROOT, "dist/pkg/THIRD-PARTY-LICENSES"), "utf8");
