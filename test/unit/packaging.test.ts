@@ -117,6 +117,21 @@ describe("the bundle", () => {
   });
 });
 
+describe("virtsnap-nightly(8)", () => {
+  it("names the exit statuses the script's header names", () => {
+    const codes = (text: string, where: string) => {
+      const list = /the backup's \(([\d, ]+)[;)]/i.exec(text)?.[1];
+      assert.ok(list, `no exit statuses in ${where}`);
+      return list.split(",").map((c) => c.trim());
+    };
+    const script = fs.readFileSync(path.join(ROOT, "contrib/virtsnap-nightly"), "utf8");
+    const page = fs.readFileSync(path.join(ROOT, "contrib/man/virtsnap-nightly.8"), "utf8");
+    const header = codes(/^# Exit status: .*$/m.exec(script)?.[0] ?? "", "the script's header");
+    assert.deepEqual(codes(page.split(".SH EXIT STATUS\n")[1] ?? "", "the page"), header);
+    assert.ok(header.includes(String(EXIT.usage)), "the header forgets exit 2");
+  });
+});
+
 describe("README", () => {
   const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
 
