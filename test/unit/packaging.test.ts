@@ -117,6 +117,14 @@ describe("the bundle", () => {
   });
 });
 
+describe("package.json", () => {
+  it('has nothing but node in engines (its comment is a top-level "//" key)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    assert.deepEqual(Object.keys(pkg.engines), ["node"]);
+    assert.match(pkg["//"], /^engines: /);
+  });
+});
+
 describe("virtsnap-nightly(8)", () => {
   it("names the exit statuses the script's header names", () => {
     const codes = (text: string, where: string) => {
