@@ -151,7 +151,7 @@ describe("README", () => {
 
   it("says on its first screen how to get the files", () => {
     const screen = readme.split("\n").slice(0, 24).join("\n");
-    assert.match(screen, /`npm ci && npm run package`[^]*dist\/pkg\//);
+    assert.match(screen, /`npm ci && npm run package`[\s\S]*dist\/pkg\//);
     assert.match(screen, /Node >= 18\.19/);
   });
 });
