@@ -3,7 +3,8 @@
 // the Debian package and the single executable all run this file. CommonJS because Node's single
 // executable applications run their main script as CommonJS (ES modules only from Node 25).
 // Beside it, bundled-packages.json names every package inside, with its license and copyright
-// lines, for the Debian copyright file (scripts/debian-copyright.mjs).
+// lines, for the Debian copyright file (scripts/debian-copyright.mjs), and THIRD-PARTY-LICENSES
+// holds each one's license text, for the npm tarball and the single executable to ship.
 import fs from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
@@ -52,5 +53,20 @@ fs.writeFileSync(
   path.join(root, "dist/pkg/bundled-packages.json"),
   `${JSON.stringify(packages, null, 2)}\n`,
 );
+
+/** Every bundled package with the license text of its LICENSE file; one without fails the build. */
+function thirdPartyLicenses(list) {
+  const rule = "=".repeat(72);
+  const sections = list.map((p) => {
+    if (!p.text.trim()) throw new Error(`bundle: ${p.dir} has no LICENSE file to ship`);
+    return `${rule}\n${p.name} ${p.version} (${p.license})\n${rule}\n\n${p.text.trim()}\n`;
+  });
+  const head =
+    `virtsnap ${pkg.version} bundles these ${list.length} packages into dist/pkg/virtsnap.cjs ` +
+    "(the bundle inside the npm package, the .deb and the single executable). Each license " +
+    "text below is the one the package ships.\n";
+  return [head, ...sections].join("\n");
+}
+fs.writeFileSync(path.join(root, "dist/pkg/THIRD-PARTY-LICENSES"), thirdPartyLicenses(packages));
 const bytes = fs.statSync(outfile).size;
 console.log(`bundle: ${outfile} (${(bytes / 1024).toFixed(0)} KiB, ${packages.length} packages)`);

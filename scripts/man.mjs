@@ -14,6 +14,12 @@ const EXIT_STATUS = [
   ["2", "usage error or bad input (unknown option, missing backup directory, bad number)"],
   ["3", "some domains of a run over several domains failed, the others succeeded"],
   ["75", "another run holds the domain's lock (EX_TEMPFAIL): try again later"],
+  ["130", "stopped by Ctrl-C (SIGINT), after its clean-up (128 + 2, as a shell reports it)"],
+  ["143", "stopped by SIGTERM, after its clean-up (128 + 15)"],
+  [
+    "N",
+    "backup --warnings-exit N: the run succeeded with warnings (a crash-consistent point where a freeze was asked for, a disk it could not back up); without it such a run exits 0",
+  ],
 ];
 
 const ENVIRONMENT = [
@@ -33,9 +39,25 @@ const FILES = [
     "DIR/DOMAIN/virtsnap.json",
     "the catalog of a domain's restore points (written last, atomically)",
   ],
+  [
+    "DIR/DOMAIN/CHAIN/",
+    "a full and the points that depend on it: DISK.POINT.full.qcow2, DISK.POINT.inc.qcow2, domain.POINT.xml, ...",
+  ],
+  ["DIR/DOMAIN/journal.json", "while a mutating command runs: its current step, for repair"],
   ["DIR/DOMAIN/log/", "one log file per backup run, the newest 30 kept"],
   ["DIR/DOMAIN/status.json", "how the last run went, for monitoring"],
-  ["/run/virtsnap/", "locks and journals of root's runs"],
+  [
+    "DIR/DOMAIN/lent-to-qemu.json",
+    "only while restore --instant lends repository files to QEMU: their owners and modes",
+  ],
+  [
+    "/run/virtsnap/",
+    "root's per-domain locks (VIRTSNAP_LOCK_DIR overrides), and consolidate's journal beside its lock",
+  ],
+  [
+    "/var/lib/virtsnap/overlays/DOMAIN/",
+    "snapshot mode: the overlays of block-device disks during a backup",
+  ],
   ["/etc/default/virtsnap", "settings of virtsnap-nightly and the virtsnap-backup.service unit"],
   ["/usr/sbin/virtsnap-nightly", "the nightly job: backup, then prune each backed-up domain"],
   ["virtsnap-backup.timer", "systemd timer that runs virtsnap-backup.service at 01:30 every night"],
@@ -59,6 +81,27 @@ const EXAMPLES = [
   [
     "Keep a week of dailies and a month of weeklies:",
     "virtsnap prune web01 -b /srv/backup --keep-daily 7 --keep-weekly 4",
+  ],
+  [
+    "Keep the three newest chains, delete older ones:",
+    "virtsnap rotate web01 -b /srv/backup --keep-chains 3",
+  ],
+  [
+    "List /etc in the latest point's filesystem (read-only, through libguestfs):",
+    "virtsnap files web01 /etc -b /srv/backup",
+  ],
+  [
+    "Copy files out of a point, owners, modes and times kept:",
+    "virtsnap extract web01 /etc/fstab /home/alice -b /srv/backup --point latest --to /tmp/web01-files",
+  ],
+  [
+    "Put a running domain back on its own image, every virtsnap layer merged (the next backup is a full):",
+    "virtsnap consolidate web01 --all-layers",
+  ],
+  ["Finish or undo what a killed run left:", "virtsnap repair web01 -b /srv/backup"],
+  [
+    "The host's capabilities, the live chain and the last backup:",
+    "virtsnap info web01 -b /srv/backup",
   ],
   ["Nightly backups with systemd:", "systemctl enable --now virtsnap-backup.timer"],
 ];
@@ -138,7 +181,7 @@ export function renderMan(model, { version, date }) {
       ".RE",
     ]),
     ".SH SEE ALSO",
-    "\\fBvirsh\\fR(1), \\fBqemu\\-img\\fR(1), \\fBsystemd.timer\\fR(5)",
+    "\\fBvirtsnap\\-nightly\\fR(8), \\fBvirsh\\fR(1), \\fBqemu\\-img\\fR(1), \\fBsystemd.timer\\fR(5)",
     "",
   ].join("\n");
 }

@@ -21,6 +21,7 @@ const apt = (...args: string[]) =>
   });
 const ok = (r: Result) => assert.equal(r.exitCode, 0, `${r.stderr}\n${r.stdout}`);
 const CONFFILE = "/etc/default/virtsnap";
+const TIMER_LINK = "/etc/systemd/system/timers.target.wants/virtsnap-backup.timer";
 /** One dpkg-query field of the installed virtsnap package. */
 const field = (name: string) =>
   inRoot(BOOKWORM, "dpkg-query", ["-W", `-f=\${${name}}`, "virtsnap"]);
@@ -94,6 +95,7 @@ describe("the .deb on Debian 12 with Debian's nodejs 18", () => {
     try {
       for (const vm of domains) await vm.destroy();
       await inRoot(BOOKWORM, "dpkg", ["--purge", "virtsnap"]);
+      await fs.rm(path.join(BOOKWORM, TIMER_LINK), { force: true });
       await fs.rm(path.join(BOOKWORM, "tmp/virtsnap.deb"), { force: true });
       await fs.rm(path.join(BOOKWORM, "tmp/virtsnap-up.deb"), { force: true });
       if (work) await fs.rm(work, { recursive: true, force: true });
@@ -146,14 +148,19 @@ describe("the .deb on Debian 12 with Debian's nodejs 18", () => {
     );
   });
 
-  it("a remove keeps the admin's conffile; a purge removes every file it brought (the conffile too) and no repository file", async () => {
+  it("a remove keeps the admin's conffile; a purge removes every file it brought (the conffile and the timer's enable link too) and no repository file", async () => {
     const before = await repoState(work);
     const conf = path.join(BOOKWORM, CONFFILE);
     const changed = await fs.readFile(conf, "utf8");
+    // the admin enabled the timer: the link `systemctl enable` makes (no systemd in this root)
+    const link = path.join(BOOKWORM, TIMER_LINK);
+    await fs.symlink("/lib/systemd/system/virtsnap-backup.timer", link);
     ok(await apt("remove", "virtsnap"));
     assert.equal(await fs.readFile(conf, "utf8"), changed);
     assert.equal((await inRoot(BOOKWORM, "which", ["virtsnap"])).stdout, "");
+    assert.equal(await fs.readlink(link), "/lib/systemd/system/virtsnap-backup.timer"); // remove keeps it
     ok(await apt("purge", "virtsnap"));
+    await assert.rejects(fs.lstat(link), { code: "ENOENT" }, `purge left ${TIMER_LINK}`);
     assert.doesNotMatch((await field("Status")).stdout, / (installed|config-files)$/); // purged: not-installed, or unknown
     const now = await rootFiles();
     assert.deepEqual(

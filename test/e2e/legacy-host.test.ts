@@ -148,6 +148,48 @@ describe("legacy host: libvirt 7.0 / QEMU 5.2, the single executable", () => {
   });
 });
 
+describe("legacy host: the default --quiesce on a domain with an agent channel but no agent", () => {
+  const work = `/srv/vslg-${randomBytes(4).toString("hex")}`; // inside the root
+  const backupDir = path.join(work, "backup");
+  let vm: LegacyDomain | undefined;
+
+  before(async () => {
+    await hostScript("bullseye-up.sh");
+    await fs.copyFile(singleExecutable(), host("/usr/local/bin/virtsnap"));
+    await fs.chmod(host("/usr/local/bin/virtsnap"), 0o755);
+    await fs.mkdir(host(work), { recursive: true });
+    vm = await LegacyDomain.create(64, { agentChannel: true });
+  });
+  after(async () => {
+    try {
+      await vm?.destroy();
+      await fs.rm(host(work), { recursive: true, force: true });
+      await fs.rm(host("/usr/local/bin/virtsnap"), { force: true });
+    } finally {
+      await hostScript("bullseye-down.sh");
+    }
+  });
+
+  it("libvirt 7.0's failed freeze: exit 0, the crash-consistent warning, a point that restores identical", async () => {
+    const d = need(vm);
+    await d.write(0x5a, 0, 2);
+    const run = await vs(["backup", d.name, "-b", backupDir]); // no --quiesce: the default, try
+    ok(run);
+    const said = `${run.stdout}\n${run.stderr}`;
+    assert.match(said, /WARNING: .*guest filesystems not frozen .*the point is crash-consistent/);
+    assert.match(said, /finished with 1 warning\(s\)/);
+    const list = await vs(["--json", "list", d.name, "-b", backupDir]);
+    ok(list);
+    const [point, ...more] = (JSON.parse(list.stdout) as { points: ListedPoint[] }).points;
+    assert.equal(more.length, 0);
+    assert.equal(point?.quiesced, false);
+    const to = path.join(work, "restore");
+    ok(await vs(["restore", d.name, "-b", backupDir, "--point", need(point).id, "--to", to]));
+    const expected = await d.expectedImage(host(work));
+    assert.ok(await identical(expected, host(path.join(to, "vda.qcow2"))), "the point differs");
+  });
+});
+
 function need<T>(value: T | undefined): T {
   assert.ok(value, "the legacy domain was not created");
   return value;

@@ -50,4 +50,25 @@ describe("single executable, no node on PATH", () => {
   it("cbt mode: full, two incrementals, every point restores identical", async () => {
     await fullIncRestore(cli, "cbt", work, domains);
   });
+
+  it("with no network at all (unshare --net): version, full, incs, list, restores", async () => {
+    // only the loopback device in the new namespace; libvirtd's unix socket is a file, still there
+    const unshare = (args: string[], extra: Record<string, string> = {}) =>
+      bare("/usr/bin/unshare", ["--net", "--", ...args], { ...env, ...extra });
+    const devices = await unshare(["/usr/bin/cat", "/proc/net/dev"]);
+    assert.equal(devices.exitCode, 0, devices.stderr);
+    assert.deepEqual(
+      devices.stdout
+        .split("\n")
+        .slice(2)
+        .map((line) => line.split(":")[0]?.trim()),
+      ["lo"],
+    );
+    const netless: Cli = (args, extra) => unshare([singleExecutable(), ...args], extra);
+    const v = await netless(["--version"]);
+    assert.equal(v.exitCode, 0, v.stderr);
+    const dir = path.join(work, "no-network");
+    await fs.mkdir(dir, { mode: 0o711 });
+    await fullIncRestore(netless, "snapshot", dir, domains); // lists the points after each backup
+  });
 });

@@ -2,10 +2,10 @@
  * The other test hosts (test/hosts/*.sh): the packaged artifacts of `npm run package`, a Debian 12
  * root with Debian's nodejs 18 for the .deb, and the Debian 11 legacy host (libvirt 7.0, QEMU 5.2).
  */
-import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
+import { freshDeb, freshSingleExecutable } from "./artifacts.js";
 import { must, type Result } from "./lab.js";
 
 export const PROJECT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -14,26 +14,11 @@ export const BULLSEYE = path.join(LAB_DIR, "bullseye");
 export const BOOKWORM = path.join(LAB_DIR, "bookworm-node18");
 /** Bound at the same path into the bookworm root: backups and restores of tests run there. */
 export const LAB_WORK = path.join(LAB_DIR, "work");
-const PKG = path.join(PROJECT, "dist", "pkg");
 const CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** A missing artifact fails the test (never a silent skip): it says how to make it. */
-export function singleExecutable(): string {
-  const file = path.join(PKG, "virtsnap-linux-x64");
-  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`npm run package\` first`);
-  return file;
-}
-
-export function debPackage(): string {
-  const debs = fs.existsSync(PKG)
-    ? fs.readdirSync(PKG).filter((f) => /^virtsnap_.*_all\.deb$/.test(f))
-    : [];
-  if (debs.length !== 1)
-    throw new Error(
-      `want exactly one ${PKG}/virtsnap_<version>_all.deb, found ${debs.length}: run \`npm run package\` first`,
-    );
-  return path.join(PKG, debs[0] as string);
-}
+/** A missing or stale artifact fails the test (never a silent skip): it says how to make it. */
+export const singleExecutable = freshSingleExecutable;
+export const debPackage = freshDeb;
 
 /** One of test/hosts/*.sh; a failure is a broken lab. */
 export function hostScript(name: string, ...args: string[]): Promise<string> {

@@ -10,6 +10,8 @@ import { BULLSEYE, inRoot, mustInRoot } from "./hosts.js";
 import { must } from "./lab.js";
 
 const MiB = 1024 * 1024;
+const AGENT_CHANNEL =
+  "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>";
 
 export class LegacyDomain {
   private readonly writes: string[] = [];
@@ -26,7 +28,8 @@ export class LegacyDomain {
     return path.join(this.dir, "vda.qcow2");
   }
 
-  static async create(sizeMiB = 64): Promise<LegacyDomain> {
+  /** `agentChannel`: a guest-agent channel with no agent behind it (no guest OS answers). */
+  static async create(sizeMiB = 64, { agentChannel = false } = {}): Promise<LegacyDomain> {
     const id = randomBytes(4).toString("hex");
     const vm = new LegacyDomain(
       `vslg-${process.pid}-${id}`,
@@ -46,7 +49,7 @@ export class LegacyDomain {
       const xml = `<domain type='qemu'><name>${vm.name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
         <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
         <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${vm.image}'/>
-        <target dev='vda' bus='virtio'/></disk></devices></domain>`;
+        <target dev='vda' bus='virtio'/></disk>${agentChannel ? AGENT_CHANNEL : ""}</devices></domain>`;
       await fs.writeFile(host(path.join(vm.dir, "domain.xml")), xml);
       await mustInRoot(BULLSEYE, "virsh", ["define", "--file", path.join(vm.dir, "domain.xml")]);
       await mustInRoot(BULLSEYE, "virsh", ["start", "--domain", vm.name]);

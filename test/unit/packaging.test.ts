@@ -13,11 +13,11 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { buildProgram } from "../../src/cli.js";
+import { EXIT } from "../../src/errors.js";
+import { freshDeb, freshSingleExecutable } from "../lab/artifacts.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const VERSION = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
-const DEB = path.join(ROOT, `dist/pkg/virtsnap_${VERSION}_all.deb`);
-const SEA = path.join(ROOT, "dist/pkg/virtsnap-linux-x64");
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "virtsnap-packaging-"));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
@@ -61,6 +61,34 @@ describe("man page and completion, from the program that prints --help", () => {
     assert.match(man, new RegExp(`^\\.TH VIRTSNAP 1 "[0-9-]+" "virtsnap ${VERSION}"`));
   });
 
+  it("the man page has every exit code, --warnings-exit, an example of every command, virtsnap-nightly(8)", () => {
+    const man = generate("man.mjs");
+    const section = (name: string) => man.split(`.SH ${name}\n`)[1]?.split("\n.SH ")[0] ?? "";
+    const codes = section("EXIT STATUS")
+      .split(".TP\n")
+      .map((item) => /^\\fB(\w+)\\fR/.exec(item)?.[1]);
+    for (const code of [...Object.values(EXIT), 130, 143])
+      assert.ok(codes.includes(String(code)), `exit ${code} is not under EXIT STATUS`);
+    assert.match(section("EXIT STATUS"), /\\-\\-warnings\\-exit/);
+    const examples = section("EXAMPLES");
+    for (const c of all.filter((c) => !c.name.startsWith("debug")))
+      assert.match(
+        examples,
+        new RegExp(`^\\\\fBvirtsnap (\\S+ )*${escapeRe(roff(c.name))} `, "m"),
+        c.name,
+      );
+    assert.match(section("SEE ALSO"), /\\fBvirtsnap\\-nightly\\fR\(8\)/);
+    for (const file of [
+      "journal.json",
+      "virtsnap.json",
+      "status.json",
+      "log/",
+      "lent\\-to\\-qemu.json",
+    ])
+      assert.ok(section("FILES").includes(`DIR/DOMAIN/${file}`), file);
+    assert.ok(section("FILES").includes("/var/lib/virtsnap/overlays/"));
+  });
+
   it("the completion is bash and offers every command and option", () => {
     const completion = generate("completion.mjs");
     execFileSync("bash", ["-n", path.join(scratch, "completion.mjs")]);
@@ -89,8 +117,87 @@ describe("the bundle", () => {
   });
 });
 
-describe("the single executable", { skip: !fs.existsSync(SEA) && "none: npm run package" }, () => {
+describe("package.json", () => {
+  it('has nothing but node in engines (its comment is a top-level "//" key)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    assert.deepEqual(Object.keys(pkg.engines), ["node"]);
+    assert.match(pkg["//"], /^engines: /);
+  });
+});
+
+describe("virtsnap-nightly(8)", () => {
+  it("names the exit statuses the script's header names", () => {
+    const codes = (text: string, where: string) => {
+      const list = /the backup's \(([\d, ]+)[;)]/i.exec(text)?.[1];
+      assert.ok(list, `no exit statuses in ${where}`);
+      return list.split(",").map((c) => c.trim());
+    };
+    const script = fs.readFileSync(path.join(ROOT, "contrib/virtsnap-nightly"), "utf8");
+    const page = fs.readFileSync(path.join(ROOT, "contrib/man/virtsnap-nightly.8"), "utf8");
+    const header = codes(/^# Exit status: .*$/m.exec(script)?.[0] ?? "", "the script's header");
+    assert.deepEqual(codes(page.split(".SH EXIT STATUS\n")[1] ?? "", "the page"), header);
+    assert.ok(header.includes(String(EXIT.usage)), "the header forgets exit 2");
+  });
+});
+
+describe("README", () => {
+  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+
+  it("names the artifacts with package.json's version", () => {
+    const names = [...readme.matchAll(/virtsnap[_-](\d[\w.~+-]*?)(?:_all\.deb|\.tgz)\b/g)];
+    assert.ok(names.length >= 2, "README names no .deb or npm tarball");
+    for (const [name, version] of names) assert.equal(version, VERSION, name);
+  });
+
+  it("says on its first screen how to get the files", () => {
+    const screen = readme.split("\n").slice(0, 24).join("\n");
+    assert.match(screen, /`npm ci && npm run package`[\s\S]*dist\/pkg\//);
+    assert.match(screen, /Node >= 18\.19/);
+  });
+});
+
+describe("THIRD-PARTY-LICENSES", () => {
+  it("names every package inside the bundle, with the license text of its LICENSE file", () => {
+    const text = fs.readFileSync(path.join(ROOT, "dist/pkg/THIRD-PARTY-LICENSES"), "utf8");
+    const bundle = fs.readFileSync(path.join(ROOT, "dist/pkg/virtsnap.cjs"), "utf8");
+    // esbuild heads each module with its path: the packages are read from the bundle itself
+    const dirs = new Set(
+      [...bundle.matchAll(/^\/\/ (node_modules\/\S+)$/gm)].map(
+        (m) => /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(m[1] ?? "")?.[1] as string,
+      ),
+    );
+    const listed = JSON.parse(
+      fs.readFileSync(path.join(ROOT, "dist/pkg/bundled-packages.json"), "utf8"),
+    );
+    assert.equal(dirs.size, listed.length, "bundled-packages.json and the bundle disagree");
+    for (const dir of dirs) {
+      const meta = JSON.parse(fs.readFileSync(path.join(ROOT, dir, "package.json"), "utf8"));
+      const head = `\n${meta.name} ${meta.version} (${meta.license})\n`;
+      assert.ok(text.includes(head), `THIRD-PARTY-LICENSES lacks ${meta.name} ${meta.version}`);
+      const file = fs.readdirSync(path.join(ROOT, dir)).find((f) => /^licen[cs]e/i.test(f));
+      assert.ok(file, `${dir} has no LICENSE file`);
+      const license = fs.readFileSync(path.join(ROOT, dir, file), "utf8").trim();
+      assert.ok(text.split(head)[1]?.includes(license), `${meta.name}: not its license text`);
+    }
+  });
+
+  it("ships in the npm tarball and beside the single executable", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    assert.ok(pkg.files.includes("dist/pkg/THIRD-PARTY-LICENSES"));
+    const dir = path.dirname(freshSingleExecutable());
+    assert.ok(fs.existsSync(path.join(dir, "THIRD-PARTY-LICENSES")));
+    assert.ok(fs.existsSync(path.join(dir, "virtsnap-linux-x64.NODE-LICENSE")));
+  });
+});
+
+describe("the single executable", () => {
+  // a missing or stale executable fails each test, saying to run npm run package
+  it("is there and was built from the current bundle", () => {
+    freshSingleExecutable();
+  });
+
   it("runs with no node on PATH and says which Node it carries", () => {
+    const SEA = freshSingleExecutable();
     const env = { PATH: "/usr/sbin:/sbin" }; // the host's node is in /usr/bin
     const run = (...args: string[]) =>
       spawnSync(SEA, args, { encoding: "utf8", env, cwd: scratch });
@@ -107,13 +214,19 @@ describe("the single executable", { skip: !fs.existsSync(SEA) && "none: npm run 
   });
 
   it("needs no libatomic (absent on a stock Debian 11)", () => {
-    const libs = execFileSync("ldd", [SEA], { encoding: "utf8" });
+    const libs = execFileSync("ldd", [freshSingleExecutable()], { encoding: "utf8" });
     assert.doesNotMatch(libs, /libatomic|not found/);
   });
 });
 
-describe("the Debian package", { skip: !fs.existsSync(DEB) && "no .deb: npm run package" }, () => {
+describe("the Debian package", () => {
+  // a missing or stale .deb fails each test, saying to run npm run package
+  it("is there, named after package.json's version, and holds the current bundle", () => {
+    assert.equal(path.basename(freshDeb()), `virtsnap_${VERSION}_all.deb`);
+  });
+
   it("holds the launcher, bundle, docs, units and conffile, on Debian's nodejs", () => {
+    const DEB = freshDeb();
     const files = execFileSync("dpkg-deb", ["-c", DEB], { encoding: "utf8" });
     for (const file of [
       "./usr/bin/virtsnap",
@@ -138,7 +251,7 @@ describe("the Debian package", { skip: !fs.existsSync(DEB) && "no .deb: npm run 
   });
 
   it("lintian reports no errors", () => {
-    const r = spawnSync("lintian", ["--no-tag-display-limit", DEB], { encoding: "utf8" });
+    const r = spawnSync("lintian", ["--no-tag-display-limit", freshDeb()], { encoding: "utf8" });
     assert.ok(r.status !== null && !r.error, "lintian did not run: scripts/setup-lab installs it");
     const errors = r.stdout.split("\n").filter((line) => line.startsWith("E:"));
     assert.deepEqual(errors, []);
