@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Command } from "commander";
+import { commandOf, errorDocument, wantsJson } from "../../src/cli/error-document.js";
+import { normalizeQuiesce, quiesceOption } from "../../src/cli/quiesce-option.js";
 import type { Outcome } from "../../src/commands/backup-report.js";
 import { failedDomain, runExitCode } from "../../src/commands/backup-report.js";
-import { commandOf, errorDocument, wantsJson } from "../../src/error-document.js";
 import { CommandError, LockedError, OperationError, UsageError } from "../../src/errors.js";
 import { explain } from "../../src/failure.js";
-import { normalizeQuiesce, quiesceOption } from "../../src/quiesce-option.js";
 
 /** The backup command's positional and --quiesce, parsed as main() parses them. */
 function parseBackup(words: string[]): { domains: string[]; quiesce: string } {

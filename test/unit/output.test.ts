@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { terminalProgress } from "../../src/cli/terminal-progress.js";
 import { type DomainMetrics, escapeLabel, renderMetrics } from "../../src/metrics.js";
-import { blockJobFraction, qemuImgFraction, terminalProgress } from "../../src/progress.js";
+import { blockJobFraction, qemuImgFraction } from "../../src/progress.js";
 
 const figures = (domain: string, ok: boolean): DomainMetrics => ({
   domain,

@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { buildProgram } from "../../src/cli.js";
+import { buildProgram } from "../../src/cli/program.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const VERSION = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { size } from "../../src/cli/render.js";
 import { showCmd } from "../../src/exec.js";
 import { parseDomainXml, withDiskSources } from "../../src/libvirt/domain-xml.js";
 import { diskSpec, virsh } from "../../src/libvirt/virsh.js";
 import { ownImage } from "../../src/qemu/live-chain.js";
 import { parseChain, parseCheck } from "../../src/qemu/qemu-img.js";
-import { size } from "../../src/render.js";
 import { emptyCatalog, withPoint } from "../../src/repo/catalog.js";
 import { BLOCK_OVERLAY_DIR, overlayPath, parseOverlay } from "../../src/repo/paths.js";
 import { planSnapshot } from "../../src/snapshot/plan.js";
