@@ -25,3 +25,12 @@ export function backupDir(value: unknown, env: NodeJS.ProcessEnv): string {
   if (!dir) throw new UsageError("no backup directory: give -b DIR or set VIRTSNAP_BACKUP_DIR");
   return dir;
 }
+
+/** `COMMAND DOMAIN [-b DIR]` of a command that works without a backup directory (info, repair). */
+export function domainAndOptionalDir(
+  [domain]: unknown[],
+  o: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): { domain: string; backupDir: string | undefined } {
+  return { domain: domain as string, backupDir: optionalBackupDir(o.backupDir, env) };
+}

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { size } from "../../src/cli/render.js";
 import { showCmd } from "../../src/exec.js";
 import { parseDomainXml, withDiskSources } from "../../src/libvirt/domain-xml.js";
 import { diskSpec, virsh } from "../../src/libvirt/virsh.js";
@@ -331,11 +330,5 @@ describe("qemu-img and virsh builders", () => {
       showCmd({ file: "virsh", args: ["list", "--all"], mutates: false }),
       "virsh list --all",
     );
-  });
-
-  it("size() renders binary units", () => {
-    assert.equal(size(512), "512 B");
-    assert.equal(size(1536), "1.5 KiB");
-    assert.equal(size(5 * 2 ** 30), "5.0 GiB");
   });
 });
