@@ -27,10 +27,14 @@ export function act(program: Command, wiring: Wiring<unknown, unknown>) {
     } finally {
       session.close();
       const stoppedBy = session.stoppedBy();
-      // As a shell reports a program killed by the signal (128 + its number), after the clean-up.
-      if (stoppedBy) process.exitCode = 128 + (os.constants.signals[stoppedBy] ?? 0);
+      if (stoppedBy) process.exitCode = signalExitCode(stoppedBy);
     }
   };
+}
+
+/** As a shell reports a program killed by the signal (128 + its number), after the clean-up. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (os.constants.signals[signal] ?? 0);
 }
 
 function print(output: Output, global: GlobalOptions): void {
