@@ -1,8 +1,8 @@
 // The command line as plain data, read from the same commander program that prints --help
-// (buildProgram in src/cli.ts, from tsc's dist/), so the man page and the bash completion that
+// (buildProgram in src/cli/program.ts, from tsc's dist/), so the man page and the bash completion that
 // scripts/man.mjs and scripts/completion.mjs write from it stay in step with --help.
 import fs from "node:fs";
-import { buildProgram } from "../dist/src/cli.js";
+import { buildProgram } from "../dist/src/cli/program.js";
 
 export const packageJson = JSON.parse(
   fs.readFileSync(new URL("../package.json", import.meta.url), "utf8"),

@@ -3,7 +3,7 @@
  * (bundled into dist/pkg/virtsnap.cjs). No top-level await: the bundle is CommonJS, which Node's
  * single executable applications need and Node 18 runs.
  */
-import { main } from "./cli.js";
+import { main } from "./cli/main.js";
 
 main(process.argv).catch((error: unknown) => {
   // main() handles every expected error itself; whatever reaches here is a bug.

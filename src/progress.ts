@@ -1,42 +1,7 @@
-import type { Context } from "./context.js";
+import type { Context, Progress } from "./context.js";
 import type { Cmd } from "./exec.js";
 
-/**
- * One progress bar on stderr, only on a terminal: cron mail and pipes get none. Log lines clear it
- * first (see cli.ts), so a bar never garbles a message.
- */
-export interface Progress {
-  readonly enabled: boolean;
-  /** `fraction` of the work called `label` is done (0..1). */
-  update(label: string, fraction: number): void;
-  /** Removes the bar (the work is over, or a log line is about to be written). */
-  clear(): void;
-}
-
 export const NO_PROGRESS: Progress = { enabled: false, update: () => {}, clear: () => {} };
-
-const WIDTH = 30;
-
-export function terminalProgress(write: (text: string) => void): Progress {
-  let shown = "";
-  return {
-    enabled: true,
-    update(label, fraction) {
-      const f = Math.min(1, Math.max(0, fraction));
-      const filled = Math.round(f * WIDTH);
-      const bar = `${"█".repeat(filled)}${"░".repeat(WIDTH - filled)}`;
-      const line = `${bar} ${(f * 100).toFixed(0).padStart(3)}% ${label}`;
-      if (line === shown) return;
-      write(`\r\x1b[2K${line}`);
-      shown = line;
-    },
-    clear() {
-      if (shown === "") return;
-      write("\r\x1b[2K");
-      shown = "";
-    },
-  };
-}
 
 /** qemu-img -p prints "    (45.00/100%)\r": the last such figure in a chunk of its output. */
 export function qemuImgFraction(chunk: string): number | undefined {

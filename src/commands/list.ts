@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import type { Log } from "../log.js";
 import { readCatalog } from "../repo/catalog.js";
 import type { RestorePoint } from "../types.js";
 import { existingRepo } from "./repo-access.js";
@@ -17,7 +17,7 @@ export interface DomainPoints {
 }
 
 /** `list DOMAIN`: that domain's points, oldest first. `list`: every domain in the backup dir. */
-export async function list(log: Log, options: ListOptions): Promise<DomainPoints[]> {
+export async function list(ctx: Context, options: ListOptions): Promise<DomainPoints[]> {
   if (options.domain !== undefined) {
     const { catalog } = await existingRepo(options.backupDir, options.domain);
     return [{ domain: options.domain, points: catalog.points }];
@@ -36,7 +36,7 @@ export async function list(log: Log, options: ListOptions): Promise<DomainPoints
       const catalog = await readCatalog(path.join(options.backupDir, name));
       if (catalog) result.push({ domain: name, points: catalog.points });
     } catch (error) {
-      log.warn(`${name}: ${(error as Error).message}`);
+      ctx.log.warn(`${name}: ${(error as Error).message}`);
     }
   }
   return result;

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type DomainMetrics, escapeLabel, renderMetrics } from "../../src/metrics.js";
-import { blockJobFraction, qemuImgFraction, terminalProgress } from "../../src/progress.js";
 
 const figures = (domain: string, ok: boolean): DomainMetrics => ({
   domain,
@@ -71,26 +70,5 @@ describe("metrics textfile", () => {
     assert.match(text, /domain="we\\"ird"/);
     const again = renderMetrics(text, [figures('we"ird', false)]);
     assert.equal(again.match(/virtsnap_last_run_success/g)?.length, 3, "HELP, TYPE and one line");
-  });
-});
-
-describe("progress", () => {
-  it("reads qemu-img -p and blockjob figures", () => {
-    assert.equal(qemuImgFraction("    (0.00/100%)\r    (45.50/100%)\r"), 0.455);
-    assert.equal(qemuImgFraction("nothing"), undefined);
-    assert.equal(blockJobFraction(" type=Commit,bandwidth=0,cur=25,end=100"), 0.25);
-    assert.equal(blockJobFraction(" type=Commit,bandwidth=0,cur=0,end=0"), undefined);
-  });
-
-  it("draws a bar, redraws only on change, and clears it", () => {
-    const out: string[] = [];
-    const bar = terminalProgress((t) => out.push(t));
-    bar.update("vda: copy", 0.5);
-    bar.update("vda: copy", 0.5);
-    assert.equal(out.length, 1);
-    assert.equal(out[0], `\r\x1b[2K${"█".repeat(15)}${"░".repeat(15)}  50% vda: copy`);
-    bar.clear();
-    bar.clear();
-    assert.deepEqual(out.slice(1), ["\r\x1b[2K"]);
   });
 });

@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { buildProgram } from "../../src/cli.js";
+import { buildProgram } from "../../src/cli/program.js";
 import { EXIT } from "../../src/errors.js";
 import { freshDeb, freshSingleExecutable } from "../lab/artifacts.js";
 

@@ -5,7 +5,6 @@ import { parseDomainXml, withDiskSources } from "../../src/libvirt/domain-xml.js
 import { diskSpec, virsh } from "../../src/libvirt/virsh.js";
 import { ownImage } from "../../src/qemu/live-chain.js";
 import { parseChain, parseCheck } from "../../src/qemu/qemu-img.js";
-import { size } from "../../src/render.js";
 import { emptyCatalog, withPoint } from "../../src/repo/catalog.js";
 import { BLOCK_OVERLAY_DIR, overlayPath, parseOverlay } from "../../src/repo/paths.js";
 import { planSnapshot } from "../../src/snapshot/plan.js";
@@ -331,11 +330,5 @@ describe("qemu-img and virsh builders", () => {
       showCmd({ file: "virsh", args: ["list", "--all"], mutates: false }),
       "virsh list --all",
     );
-  });
-
-  it("size() renders binary units", () => {
-    assert.equal(size(512), "512 B");
-    assert.equal(size(1536), "1.5 KiB");
-    assert.equal(size(5 * 2 ** 30), "5.0 GiB");
   });
 });

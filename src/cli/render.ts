@@ -1,12 +1,12 @@
-import type { BackupReport, DomainResult } from "./commands/backup.js";
-import type { ConsolidateReport } from "./commands/consolidate.js";
-import type { InfoReport } from "./commands/info.js";
-import type { DomainPoints } from "./commands/list.js";
-import type { PruneReport } from "./commands/prune.js";
-import type { RepairReport } from "./commands/repair.js";
-import type { RestoreReport } from "./commands/restore.js";
-import type { RotateReport } from "./commands/rotate.js";
-import type { VerifyReport } from "./commands/verify.js";
+import type { BackupReport, DomainResult } from "../commands/backup.js";
+import type { ConsolidateReport } from "../commands/consolidate.js";
+import type { InfoReport } from "../commands/info.js";
+import type { DomainPoints } from "../commands/list.js";
+import type { PruneReport } from "../commands/prune.js";
+import type { RepairReport } from "../commands/repair.js";
+import type { RestoreReport } from "../commands/restore.js";
+import type { RotateReport } from "../commands/rotate.js";
+import type { VerifyReport } from "../commands/verify.js";
 
 /** Human-readable text for each command's report; --json prints the report itself instead. */
 

@@ -1,4 +1,4 @@
-import { buildReport } from "./commands/backup-report.js";
+import { buildReport } from "../commands/backup-report.js";
 
 // What --json prints when a command fails as a whole (a usage error, commander's own parse
 // errors, libvirt unreachable): still exactly one JSON document on stdout.
