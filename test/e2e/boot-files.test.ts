@@ -17,6 +17,11 @@ interface Aux {
 }
 type Point = ListedPoint & { files?: Aux[] };
 
+/** The point's saved file of this kind (nvram, tpm, ...), if it has one. */
+function fileOf(point: Point, kind: string): Aux | undefined {
+  return point.files?.find((f) => f.kind === kind);
+}
+
 /** Overwrites a few bytes in place (the file keeps its size, as a firmware store must). */
 async function scribble(file: string, offset: number): Promise<void> {
   const handle = await fs.open(file, "r+");
@@ -61,7 +66,7 @@ describe("nvram, TPM state, kernel files", () => {
     const point = (await book.backup("--mode", "cbt")) as Point;
     const kinds = (point.files ?? []).map((f) => f.kind).sort();
     assert.deepEqual(kinds, ["nvram", "tpm"]);
-    const saved = (kind: string) => point.files?.find((f) => f.kind === kind) as Aux;
+    const saved = (kind: string) => fileOf(point, kind) as Aux;
     assert.equal(saved("tpm").source, "tpm2/tpm2-00.permall");
     // The firmware writes variables and swtpm rewrites its state while the domain runs, so the
     // live files may have moved on since the point: the point's copies must match their checksums
@@ -77,15 +82,11 @@ describe("nvram, TPM state, kernel files", () => {
     await scribble(nvram, 0x1000);
     await scribble(permall, 100);
     const later = (await book.backup("--mode", "snapshot")) as Point;
-    assert.notEqual(later.files?.find((f) => f.kind === "nvram")?.sha256, saved("nvram").sha256);
-    assert.equal(later.files?.find((f) => f.kind === "nvram")?.sha256, await sha256(nvram));
-    assert.equal(later.files?.find((f) => f.kind === "tpm")?.sha256, await sha256(permall));
+    assert.notEqual(fileOf(later, "nvram")?.sha256, saved("nvram").sha256);
+    assert.equal(fileOf(later, "nvram")?.sha256, await sha256(nvram));
+    assert.equal(fileOf(later, "tpm")?.sha256, await sha256(permall));
     const again = (await book.backup("--mode", "snapshot")) as Point;
-    const unchanged = path.join(
-      dir,
-      vm.name,
-      again.files?.find((f) => f.kind === "nvram")?.file ?? "",
-    );
+    const unchanged = path.join(dir, vm.name, fileOf(again, "nvram")?.file ?? "");
     assert.equal((await fs.stat(unchanged)).nlink, 2, "an unchanged nvram store is hard-linked");
     const verify = await virtsnap(["verify", vm.name, "-b", dir]);
     assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
