@@ -1,6 +1,6 @@
 import path from "node:path";
+import { ownImage } from "../chain/live-chain.js";
 import { OperationError } from "../errors.js";
-import { ownImage } from "../qemu/live-chain.js";
 import { chainTip } from "../repo/catalog.js";
 import { pointFile } from "../repo/paths.js";
 import type { Catalog, Chain, ExcludedDisk, Layer, Level, RestorePoint } from "../types.js";

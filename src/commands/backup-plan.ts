@@ -1,3 +1,5 @@
+import { overlaysOf, ownImage, readChain } from "../chain/live-chain.js";
+import { overlayBase, overlayPath, parseOverlay } from "../chain/names.js";
 import type { Context } from "../context.js";
 import { OperationError, UsageError } from "../errors.js";
 import {
@@ -8,10 +10,9 @@ import {
 } from "../libvirt/disk-selection.js";
 import type { HostFacts } from "../libvirt/host.js";
 import type { Log } from "../log.js";
-import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
 import { chainDepth } from "../repo/catalog.js";
 import { exists } from "../repo/files.js";
-import { nextPointId, overlayBase, overlayPath, parseOverlay } from "../repo/paths.js";
+import { nextPointId } from "../repo/paths.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
 import type { Catalog, Chain, Domain, Mode } from "../types.js";
 import type { BackupOptions, LevelOption, ModeOption } from "./backup.js";

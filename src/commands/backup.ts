@@ -2,6 +2,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { cbtBackup } from "../cbt/capture.js";
 import { planCbt } from "../cbt/plan.js";
+import { consolidateDisk } from "../chain/consolidate.js";
+import { overlaysOf } from "../chain/live-chain.js";
 import type { Context } from "../context.js";
 import { describeIoError, EXIT, OperationError, UsageError } from "../errors.js";
 import { createRunner } from "../exec.js";
@@ -16,11 +18,9 @@ import { checkNotifyUrl, createNotifier, type NotifyOn } from "../notify.js";
 import { inParallel } from "../parallel.js";
 import { NO_PROGRESS } from "../progress.js";
 import { probeCompression } from "../qemu/compression.js";
-import { overlaysOf } from "../qemu/live-chain.js";
 import { emptyCatalog, readCatalog, withRepoId } from "../repo/catalog.js";
 import { domainDir } from "../repo/paths.js";
 import { snapshotBackup } from "../snapshot/capture.js";
-import { consolidateDisk } from "../snapshot/consolidate.js";
 import type {
   Catalog,
   Chain,

@@ -1,10 +1,10 @@
+import { consolidateDisk, type DiskOutcome, type Method } from "../chain/consolidate.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { Journal } from "../journal.js";
 import { isImageDisk } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { hostJournalFile, lockDomain } from "../lock.js";
-import { consolidateDisk, type DiskOutcome, type Method } from "../snapshot/consolidate.js";
 
 export interface ConsolidateOptions {
   domain: string;

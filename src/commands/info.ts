@@ -1,8 +1,8 @@
 import path from "node:path";
+import { isVirtsnapOverlay, readChain } from "../chain/live-chain.js";
 import type { Context } from "../context.js";
 import { isImageDisk } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
-import { isVirtsnapOverlay, readChain } from "../qemu/live-chain.js";
 import { readCatalog } from "../repo/catalog.js";
 import { domainDir } from "../repo/paths.js";
 import type { Layer, RestorePoint } from "../types.js";

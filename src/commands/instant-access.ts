@@ -4,10 +4,10 @@
 // backing file may be shared), so the repository would stay owned, and writable, by QEMU's user.
 import fs from "node:fs/promises";
 import path from "node:path";
+import { readChain } from "../chain/live-chain.js";
 import type { Context } from "../context.js";
 import { OperationError } from "../errors.js";
 import { parseDomainXml } from "../libvirt/domain-xml.js";
-import { readChain } from "../qemu/live-chain.js";
 import { writeFileAtomic } from "../repo/files.js";
 import { layersOf } from "../repo/integrity.js";
 import type { Catalog, PointDisk, RestorePoint } from "../types.js";

@@ -1,17 +1,17 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import { consolidateChain, consolidateDisk } from "../chain/consolidate.js";
+import { overlaysOf, ownImage, readChain, withMerged } from "../chain/live-chain.js";
+import { mergeBack } from "../chain/merge-back.js";
+import { overlayBase, parseOverlay } from "../chain/names.js";
 import type { Context } from "../context.js";
 import { JOURNAL_FILE, type JournalRecord, readJournal } from "../journal.js";
 import { settleBlockJob } from "../libvirt/block-job.js";
-import { defineWithSources } from "../libvirt/define.js";
 import { isImageDisk } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
 import { hostJournalFile, lockDomain } from "../lock.js";
-import { overlaysOf, ownImage, readChain } from "../qemu/live-chain.js";
-import { qemuImg } from "../qemu/qemu-img.js";
 import { chainTip, readCatalog } from "../repo/catalog.js";
-import { domainDir, overlayBase, parseOverlay } from "../repo/paths.js";
-import { consolidateDisk } from "../snapshot/consolidate.js";
+import { domainDir } from "../repo/paths.js";
 import type { Catalog, Disk, Domain } from "../types.js";
 import { handBackIfUnread } from "./instant-access.js";
 import { finishInterruptedPrune } from "./prune.js";
@@ -122,15 +122,13 @@ async function repairChain(
   const topId = top && parseOverlay(top.file)?.pointId;
   const unrecorded = topId !== undefined && !catalog?.points.some((p) => p.id === topId);
   if (top && below && unrecorded && parseOverlay(below.file)?.pointId === tip?.id) {
-    await mergeTopInto(ctx, domain, disk, top.file, below.file, below.format);
+    await mergeBack(ctx, domain, disk.target, top.file, below);
     say(`disk ${disk.target}: merged the overlay of unsaved point ${topId} back`);
-    chain = await readChain(ctx.run, { ...disk, source: below.file });
+    chain = withMerged(chain, below.file);
   }
   if (overlaysOf(chain).length > 1) {
-    const source = chain.layers[0]?.file;
-    await consolidateDisk(ctx, domain, { ...disk, source }, "commit", false);
+    chain = await consolidateChain(ctx, domain, chain, "commit", false);
     say(`disk ${disk.target}: committed frozen overlays into ${ownImage(chain).file}`);
-    chain = await readChain(ctx.run, { ...disk, source });
   }
   await removeOrphanOverlays(
     overlayBase(domain.name, disk.target, ownImage(chain)),
@@ -138,24 +136,6 @@ async function repairChain(
     disk.target,
     say,
   );
-}
-
-async function mergeTopInto(
-  ctx: Context,
-  domain: Domain,
-  disk: Disk,
-  top: string,
-  below: string,
-  format: string,
-) {
-  if (domain.active) {
-    await ctx.run(ctx.virsh.blockCommitActive(domain.name, disk.target, below));
-    return;
-  }
-  await ctx.run(qemuImg.commit(top, below));
-  const xml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
-  await defineWithSources(ctx, xml, new Map([[disk.target, { file: below, format }]]));
-  await fs.rm(top, { force: true });
 }
 
 /**

@@ -1,5 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import { commitFrozenLayers } from "../chain/consolidate.js";
+import { mergeBack } from "../chain/merge-back.js";
 import type { Context } from "../context.js";
 import { describeIoError, OperationError } from "../errors.js";
 import type { Journal } from "../journal.js";
@@ -22,7 +24,6 @@ import type {
   RestorePoint,
   Transfer,
 } from "../types.js";
-import { commitFrozenLayers } from "./consolidate.js";
 import type { DiskJob, SnapshotPlan } from "./plan.js";
 
 /**
@@ -197,23 +198,12 @@ async function thaw(
 ): Promise<void> {
   for (const job of plan.jobs) {
     try {
-      if (domain.active) {
-        await ctx.run(ctx.virsh.blockCommitActive(domain.name, job.target, job.frozen.file));
-      } else {
-        await ctx.run(qemuImg.commit(job.overlay, job.frozen.file));
-        await fs.rm(job.overlay, { force: true });
-      }
+      await mergeBack(ctx, domain, job.target, job.overlay, job.frozen, inactiveXml);
     } catch (error) {
       ctx.log.error(
         `disk ${job.target}: could not merge ${job.overlay} back: ${(error as Error).message}`,
       );
     }
-  }
-  if (!domain.active) {
-    const sources = new Map(
-      plan.jobs.map((j) => [j.target, { file: j.frozen.file, format: j.frozen.format }]),
-    );
-    await defineWithSources(ctx, inactiveXml, sources);
   }
 }
 
@@ -264,7 +254,7 @@ async function shortenLiveChains(
   for (const job of plan.jobs) {
     if (job.frozen.file === job.own.file) continue;
     try {
-      await commitFrozenLayers(ctx, domain, job.target, job.chain, job.overlay, bandwidthMiB);
+      await commitFrozenLayers(ctx, domain, job.chain, job.overlay, bandwidthMiB);
     } catch (error) {
       ctx.log.error(`disk ${job.target}: ${(error as Error).message}`);
       failed.push(job.target);

@@ -1,7 +1,8 @@
 import path from "node:path";
-import { ownImage, top, trackedPointId } from "../qemu/live-chain.js";
+import { ownImage, top, trackedPointId } from "../chain/live-chain.js";
+import { overlayBase, overlayPath } from "../chain/names.js";
 import { chainTip } from "../repo/catalog.js";
-import { overlayBase, overlayPath, pointFile } from "../repo/paths.js";
+import { pointFile } from "../repo/paths.js";
 import type { Catalog, Chain, ExcludedDisk, Layer, Level, RestorePoint } from "../types.js";
 
 /** What one snapshot-mode run does to one disk. */

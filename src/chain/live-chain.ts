@@ -1,11 +1,15 @@
 import fs from "node:fs/promises";
 import type { Run } from "../exec.js";
-import { parseOverlay } from "../repo/paths.js";
+import { parseChain, qemuImg } from "../qemu/qemu-img.js";
 import type { Chain, Disk, Layer } from "../types.js";
-import { parseChain, qemuImg } from "./qemu-img.js";
+import { parseOverlay } from "./names.js";
 
-/** The disk's backing chain as QEMU sees it, top first. Safe on a running domain (qemu-img -U). */
-export async function readChain(run: Run, disk: Disk): Promise<Chain> {
+/**
+ * The disk's backing chain as QEMU sees it, top first. Safe on a running domain (qemu-img -U).
+ * Read it once per disk per run: after virtsnap's own changes, withOverlay and withMerged say what
+ * the chain became, and only a block job's outcome (which can fail quietly) is read again.
+ */
+export async function readChain(run: Run, disk: Pick<Disk, "target" | "source">): Promise<Chain> {
   if (!disk.source) throw new Error(`disk ${disk.target} has no source file`);
   const { stdout } = await run(qemuImg.chain(disk.source));
   const layers = await Promise.all(parseChain(stdout).map(markBlock));
@@ -50,4 +54,26 @@ export function top(chain: Chain): Layer {
 /** The point whose changes the top overlay collects, when the top is a virtsnap overlay. */
 export function trackedPointId(chain: Chain): string | undefined {
   return parseOverlay(top(chain).file)?.pointId;
+}
+
+/** The chain once a snapshot put the new (empty qcow2) overlay `file` on top of it. */
+export function withOverlay(chain: Chain, file: string): Chain {
+  const below = top(chain);
+  const overlay: Layer = {
+    file,
+    format: "qcow2",
+    virtualSize: below.virtualSize,
+    actualSize: 0,
+    backing: below.file,
+    // not read from the file: nothing asks an overlay virtsnap made for its qcow2 version
+    compat: undefined,
+  };
+  return { target: chain.target, layers: [overlay, ...chain.layers] };
+}
+
+/** The chain once everything above `base` was merged into it: base is the top again. */
+export function withMerged(chain: Chain, base: string): Chain {
+  const at = chain.layers.findIndex((layer) => layer.file === base);
+  if (at < 0) throw new Error(`disk ${chain.target}: ${base} is not in its chain`);
+  return { target: chain.target, layers: chain.layers.slice(at) };
 }

@@ -2,10 +2,10 @@ import fs from "node:fs/promises";
 import type { Context } from "../context.js";
 import { OperationError } from "../errors.js";
 import { waitForBlockJob } from "../libvirt/block-job.js";
-import { defineWithSources } from "../libvirt/define.js";
-import { overlaysOf, ownImage, readChain, top } from "../qemu/live-chain.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import type { Chain, Disk, Domain, Layer } from "../types.js";
+import { overlaysOf, ownImage, readChain, top, withOverlay } from "./live-chain.js";
+import { mergeBack } from "./merge-back.js";
 
 export type Method = "commit" | "pull";
 
@@ -28,44 +28,47 @@ export async function consolidateDisk(
   bandwidthMiB?: number,
 ): Promise<DiskOutcome> {
   const chain = await readChain(ctx.run, disk);
+  const after = await consolidateChain(ctx, domain, chain, method, allLayers, bandwidthMiB);
+  return { target: disk.target, before: files(chain), after: files(after) };
+}
+
+/**
+ * consolidateDisk on a chain the caller has read already. Returns the chain afterwards, read again
+ * when something was merged: a block job can end without doing its work, and this is how it shows.
+ */
+export async function consolidateChain(
+  ctx: Context,
+  domain: Domain,
+  chain: Chain,
+  method: Method,
+  allLayers: boolean,
+  bandwidthMiB?: number,
+): Promise<Chain> {
   const own = ownImage(chain);
   const overlays = overlaysOf(chain);
-  if (allLayers) {
-    if (overlays.length > 0) await mergeAllIntoOwn(ctx, domain, chain, own);
-  } else if (overlays.length > 1) {
-    if (method === "commit") await commitBelowActive(ctx, domain, chain, own, bandwidthMiB);
-    else await pullIntoActive(ctx, domain, chain, own);
-  }
-  const after = await readChain(ctx.run, {
-    ...disk,
-    source: allLayers ? own.file : top(chain).file,
-  });
+  if (allLayers ? overlays.length === 0 : overlays.length <= 1) return chain;
+  if (allLayers) await mergeBack(ctx, domain, chain.target, top(chain).file, own);
+  else if (method === "commit") await commitBelowActive(ctx, domain, chain, own, bandwidthMiB);
+  else await pullIntoActive(ctx, domain, chain, own);
+  const source = allLayers ? own.file : top(chain).file;
+  const after = await readChain(ctx.run, { target: chain.target, source });
   await removeUnlinked(overlays, after);
-  return { target: disk.target, before: files(chain), after: files(after) };
+  return after;
 }
 
 /** The backup's upkeep step: `active` was just created above `frozenChain`, whose top is now frozen. */
 export async function commitFrozenLayers(
   ctx: Context,
   domain: Domain,
-  target: string,
   frozenChain: Chain,
   active: string,
   bandwidthMiB?: number,
 ): Promise<void> {
-  const disk: Disk = {
-    target,
-    device: "disk",
-    type: "file",
-    source: active,
-    format: "qcow2",
-    readonly: false,
-  };
-  const outcome = await consolidateDisk(ctx, domain, disk, "commit", false, bandwidthMiB);
-  if (outcome.after.length !== frozenChain.layers.length - overlaysOf(frozenChain).length + 1) {
-    throw new OperationError(
-      `live chain is ${[...outcome.after].reverse().join(" <- ")}, expected own image <- one overlay`,
-    );
+  const chain = withOverlay(frozenChain, active);
+  const after = await consolidateChain(ctx, domain, chain, "commit", false, bandwidthMiB);
+  if (after.layers.length !== frozenChain.layers.length - overlaysOf(frozenChain).length + 1) {
+    const shown = [...files(after)].reverse().join(" <- ");
+    throw new OperationError(`live chain is ${shown}, expected own image <- one overlay`);
   }
 }
 
@@ -98,20 +101,6 @@ async function pullIntoActive(ctx: Context, domain: Domain, chain: Chain, own: L
     return;
   }
   await ctx.run(qemuImg.rebaseSafe(active.file, own.file, own.format));
-}
-
-async function mergeAllIntoOwn(ctx: Context, domain: Domain, chain: Chain, own: Layer) {
-  if (domain.active) {
-    await ctx.run(ctx.virsh.blockCommitActive(domain.name, chain.target, own.file));
-    return;
-  }
-  await ctx.run(qemuImg.commit(top(chain).file, own.file));
-  const xml = (await ctx.run(ctx.virsh.dumpXml(domain.name, true))).stdout;
-  await defineWithSources(
-    ctx,
-    xml,
-    new Map([[chain.target, { file: own.file, format: own.format }]]),
-  );
 }
 
 /** Deletes virtsnap overlays that are no longer part of the live chain (libvirt's --delete may leave some). */
