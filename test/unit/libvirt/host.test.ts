@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { selectDisks } from "../../src/libvirt/disk-selection.js";
-import { parseDomainXml } from "../../src/libvirt/domain-xml.js";
-import { atLeast, hostFacts, parseVersions } from "../../src/libvirt/host.js";
+import { atLeast, hostFacts, parseVersions } from "../../../src/libvirt/host.js";
 
 const VERSION = `Compiled against library: libvirt 9.0.0
 Using library: libvirt 9.0.0
@@ -34,23 +32,5 @@ describe("host probe", () => {
     );
     assert.equal(old.cbt, false);
     assert.equal(old.activeCommit, false);
-  });
-
-  it("a shareable disk is skipped with its reason", async () => {
-    const xml = `<domain><name>d</name><devices>
-      <disk type='file' device='disk'><driver type='qcow2'/><source file='/a.qcow2'/><target dev='vda'/></disk>
-      <disk type='file' device='disk'><driver type='raw'/><source file='/shared.img'/><target dev='vdb'/><shareable/></disk>
-      </devices></domain>`;
-    const { disks } = await parseDomainXml(xml);
-    assert.equal(disks[1]?.shareable, true);
-    const { selected, skipped } = selectDisks(disks, {
-      include: undefined,
-      exclude: [],
-    });
-    assert.deepEqual(
-      selected.map((d) => d.target),
-      ["vda"],
-    );
-    assert.match(skipped[0]?.reason ?? "", /shareable/);
   });
 });

@@ -3,14 +3,12 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { type FilesReport, renderFiles } from "../../src/commands/files.js";
-import type { Context } from "../../src/context.js";
-import { CommandError } from "../../src/errors.js";
-import type { Cmd } from "../../src/exec.js";
-import { parseFilesystems } from "../../src/guestfs/guestfish.js";
-import { GuestfsSession, splitFsPath } from "../../src/guestfs/session.js";
-import { createLog } from "../../src/log.js";
-import { NO_PROGRESS } from "../../src/progress.js";
+import type { Context } from "../../../src/context.js";
+import { CommandError } from "../../../src/errors.js";
+import type { Cmd } from "../../../src/exec.js";
+import { GuestfsSession, pickFilesystem, splitFsPath } from "../../../src/guestfs/session.js";
+import { createLog } from "../../../src/log.js";
+import { NO_PROGRESS } from "../../../src/progress.js";
 
 /** A scripted guestfish: `answer` gives each command's stdout (or throws). */
 function fakeCtx(answer: (args: string[]) => string, progress: boolean) {
@@ -114,79 +112,30 @@ describe("guest paths and filesystems", () => {
     assert.equal(splitFsPath("/a/..").path, "/");
     assert.equal(splitFsPath("//etc//x").path, "/etc/x");
   });
-
-  it("orders filesystems by disk, then partition number (sda2 before sda10)", () => {
-    const found = parseFilesystems(
-      "/dev/vg/lv: ext4\n/dev/sdaa1: ext4\n/dev/sda10: ext4\n/dev/sdb1: xfs\n/dev/sda2: ext4\n/dev/sdz: ext4\n/dev/sda: ext4\n",
-    );
-    assert.deepEqual(
-      found.map((f) => f.device),
-      ["/dev/sda", "/dev/sda2", "/dev/sda10", "/dev/sdb1", "/dev/sdz", "/dev/sdaa1", "/dev/vg/lv"],
-    );
-  });
 });
 
-describe("files: the text listing", () => {
-  it("one ls -l-like line per entry under a head naming point, filesystem, disk and folder", () => {
-    const report: FilesReport = {
-      domain: "web",
-      point: "20260102T030405Z",
-      filesystem: "/dev/sda1",
-      disk: "vda",
-      path: "/etc",
-      entries: [
-        {
-          name: "d",
-          type: "directory",
-          size: 4096,
-          mode: 0o755,
-          uid: 0,
-          gid: 0,
-          mtime: "2020-01-02T03:04:05.000Z",
-        },
-        {
-          name: "x.txt",
-          type: "file",
-          size: 2,
-          mode: 0o4640,
-          uid: 1234,
-          gid: 567,
-          mtime: "2021-12-31T23:59:59.500Z",
-        },
-        {
-          name: "l",
-          type: "symlink",
-          size: 5,
-          mode: 0o777,
-          uid: 0,
-          gid: 0,
-          mtime: "2020-01-02T03:04:05.000Z",
-          target: "x.txt",
-        },
-        {
-          name: "p",
-          type: "fifo",
-          size: 0,
-          mode: 0o644,
-          uid: 0,
-          gid: 0,
-          mtime: "2020-01-02T03:04:05.000Z",
-        },
-      ],
-    };
-    assert.equal(
-      renderFiles(report),
-      [
-        "point 20260102T030405Z, /dev/sda1 (vda): /etc",
-        "d0755 0:0               4096  2020-01-02 03:04:05  d",
-        "-4640 1234:567             2  2021-12-31 23:59:59  x.txt",
-        "l0777 0:0                  5  2020-01-02 03:04:05  l -> x.txt",
-        "?0644 0:0                  0  2020-01-02 03:04:05  p",
-      ].join("\n"),
+describe("guest paths and the filesystem to use", () => {
+  it("FILESYSTEM:/path names a filesystem; a relative path is bad input", () => {
+    assert.deepEqual(splitFsPath("/dev/sda1:/etc/x:y"), { device: "/dev/sda1", path: "/etc/x:y" });
+    assert.deepEqual(splitFsPath("/etc/a:b"), { device: undefined, path: "/etc/a:b" });
+    assert.throws(() => splitFsPath("etc"), /not an absolute path/);
+  });
+
+  it("picks the only filesystem, or the one on --disk; several need a name", () => {
+    const all = [
+      { device: "/dev/sda1", type: "ext4", disk: "vda" },
+      { device: "/dev/sdb", type: "xfs", disk: "vdb" },
+    ];
+    assert.equal(pickFilesystem(all, undefined, "vdb").device, "/dev/sdb");
+    assert.equal(pickFilesystem(all, "/dev/sda1", undefined).device, "/dev/sda1");
+    assert.throws(
+      () => pickFilesystem(all, undefined, undefined),
+      /several filesystems \(\/dev\/sda1 ext4 on vda, \/dev\/sdb xfs on vdb\)/,
     );
-    assert.equal(
-      renderFiles({ ...report, disk: undefined, entries: [] }),
-      "point 20260102T030405Z, /dev/sda1: /etc",
+    assert.throws(() => pickFilesystem(all, "/dev/sdc", undefined), /no filesystem \/dev\/sdc/);
+    assert.throws(
+      () => pickFilesystem([], undefined, undefined),
+      /no filesystem libguestfs can mount/,
     );
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Outcome } from "../../src/commands/backup-report.js";
-import { failedDomain, runExitCode } from "../../src/commands/backup-report.js";
+import type { Outcome } from "../../../src/commands/backup-report.js";
+import { failedDomain, runExitCode } from "../../../src/commands/backup-report.js";
 
 describe("the exit code of a backup run", () => {
   it("the run's exit code: a lone domain's own, 1 or 3 for several, --warnings-exit", () => {

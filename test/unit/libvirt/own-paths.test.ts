@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { withReadOnlyBackingChains } from "../../src/libvirt/domain-xml.js";
-import { withOwnPaths } from "../../src/libvirt/own-paths.js";
+import { withOwnPaths } from "../../../src/libvirt/own-paths.js";
 
 const ORIGINAL = `<domain type='qemu'><name>web</name><devices>
   <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/to/vda.qcow2'/><target dev='vda' bus='virtio'/></disk>
@@ -91,25 +90,5 @@ describe("restore --define: per-domain paths of the new domain", () => {
     const out = (await withOwnPaths(xml, "/to")).xml;
     assert.match(out, /path="\/to\/log"/);
     assert.match(out, /path="\/to\/log-2"/);
-  });
-});
-
-describe("restore --instant: the backing chain spelled out, never relabelled", () => {
-  it("every repository layer under the overlay, each with relabel='no', the chain closed", async () => {
-    const xml = `<domain><devices><disk type='file' device='disk'><source file='/to/vda.qcow2'/><target dev='vda'/></disk>
-      <disk type='file' device='cdrom'><target dev='hdc'/></disk></devices></domain>`;
-    const out = await withReadOnlyBackingChains(
-      xml,
-      new Map([["vda", ["/repo/c/vda.2.inc.qcow2", "/repo/c/vda.1.full.qcow2"]]]),
-    );
-    const stores = [
-      ...out.matchAll(/<source file="([^"]+)">\s*<seclabel model="dac" relabel="no"\/>/g),
-    ];
-    assert.deepEqual(
-      stores.map((m) => m[1]),
-      ["/repo/c/vda.2.inc.qcow2", "/repo/c/vda.1.full.qcow2"],
-    );
-    assert.match(out, /<backingStore\/>/, "the full has no backing file");
-    assert.equal(out.match(/<backingStore type="file">/g)?.length, 2, "the cdrom gets none");
   });
 });

@@ -6,8 +6,8 @@ import {
   isoWeek,
   type KeepPolicy,
   planPrune,
-} from "../../src/repo/retention.js";
-import type { Catalog, Level, RestorePoint } from "../../src/types.js";
+} from "../../../src/repo/retention.js";
+import type { Catalog, Level, RestorePoint } from "../../../src/types.js";
 
 function point(id: string, chain: string, parent: string | null, level?: Level): RestorePoint {
   const lvl = level ?? (parent ? "inc" : "full");

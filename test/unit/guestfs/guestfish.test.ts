@@ -6,8 +6,8 @@ import {
   parseFilesystems,
   parseListenPid,
   parseStats,
-} from "../../src/guestfs/guestfish.js";
-import { pickFilesystem, splitFsPath, typeOf } from "../../src/guestfs/session.js";
+} from "../../../src/guestfs/guestfish.js";
+import { typeOf } from "../../../src/guestfs/session.js";
 
 describe("guestfish output and commands", () => {
   it("always opens images read-only, and reads the server's PID", () => {
@@ -56,28 +56,16 @@ describe("guestfish output and commands", () => {
       "char",
     ]);
   });
+});
 
-  it("FILESYSTEM:/path names a filesystem; a relative path is bad input", () => {
-    assert.deepEqual(splitFsPath("/dev/sda1:/etc/x:y"), { device: "/dev/sda1", path: "/etc/x:y" });
-    assert.deepEqual(splitFsPath("/etc/a:b"), { device: undefined, path: "/etc/a:b" });
-    assert.throws(() => splitFsPath("etc"), /not an absolute path/);
-  });
-
-  it("picks the only filesystem, or the one on --disk; several need a name", () => {
-    const all = [
-      { device: "/dev/sda1", type: "ext4", disk: "vda" },
-      { device: "/dev/sdb", type: "xfs", disk: "vdb" },
-    ];
-    assert.equal(pickFilesystem(all, undefined, "vdb").device, "/dev/sdb");
-    assert.equal(pickFilesystem(all, "/dev/sda1", undefined).device, "/dev/sda1");
-    assert.throws(
-      () => pickFilesystem(all, undefined, undefined),
-      /several filesystems \(\/dev\/sda1 ext4 on vda, \/dev\/sdb xfs on vdb\)/,
+describe("guest filesystems", () => {
+  it("orders filesystems by disk, then partition number (sda2 before sda10)", () => {
+    const found = parseFilesystems(
+      "/dev/vg/lv: ext4\n/dev/sdaa1: ext4\n/dev/sda10: ext4\n/dev/sdb1: xfs\n/dev/sda2: ext4\n/dev/sdz: ext4\n/dev/sda: ext4\n",
     );
-    assert.throws(() => pickFilesystem(all, "/dev/sdc", undefined), /no filesystem \/dev\/sdc/);
-    assert.throws(
-      () => pickFilesystem([], undefined, undefined),
-      /no filesystem libguestfs can mount/,
+    assert.deepEqual(
+      found.map((f) => f.device),
+      ["/dev/sda", "/dev/sda2", "/dev/sda10", "/dev/sdb1", "/dev/sdz", "/dev/sdaa1", "/dev/vg/lv"],
     );
   });
 });

@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { OperationError } from "../../src/errors.js";
+import { OperationError } from "../../../src/errors.js";
 import {
   catalogProblem,
   emptyCatalog,
@@ -11,16 +11,10 @@ import {
   readCatalog,
   withoutChains,
   withPoint,
+  withRepoId,
   writeCatalog,
-} from "../../src/repo/catalog.js";
-import {
-  dateOfPointId,
-  nextPointId,
-  overlayPath,
-  parseOverlay,
-  pointIdOf,
-} from "../../src/repo/paths.js";
-import type { Catalog, RestorePoint } from "../../src/types.js";
+} from "../../../src/repo/catalog.js";
+import type { Catalog, RestorePoint } from "../../../src/types.js";
 
 function point(id: string, chain: string, parent: string | null): RestorePoint {
   const level = parent ? "inc" : "full";
@@ -55,30 +49,6 @@ function goodCatalog(): Catalog {
     emptyCatalog({ name: "vm", uuid: "u" }),
   );
 }
-
-describe("point ids", () => {
-  it("are UTC timestamps that round-trip", () => {
-    const date = new Date(Date.UTC(2026, 10, 24, 21, 5, 9));
-    assert.equal(pointIdOf(date), "20261124T210509Z");
-    assert.equal(dateOfPointId("20261124T210509Z").getTime(), date.getTime());
-    assert.throws(() => dateOfPointId("2026-11-24"), /not a point id/);
-  });
-
-  it("stay unique and ordered when two runs fall in the same second (or the clock goes back)", () => {
-    const now = new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 700));
-    assert.equal(nextPointId(now, []), A);
-    assert.equal(nextPointId(now, [A]), B);
-    assert.equal(nextPointId(new Date(Date.UTC(2025, 0, 1)), [A, B]), "20260101T000002Z");
-  });
-
-  it("overlay names carry the image and the point they track", () => {
-    const overlay = overlayPath("/img/my disk.qcow2", C);
-    assert.equal(overlay, `/img/my disk.qcow2.virtsnap-${C}.qcow2`);
-    assert.deepEqual(parseOverlay(overlay), { image: "/img/my disk.qcow2", pointId: C });
-    assert.equal(parseOverlay("/img/vda.qcow2"), undefined);
-    assert.equal(parseOverlay("/img/vda.virtsnap-latest.qcow2"), undefined);
-  });
-});
 
 describe("catalog validation", () => {
   it("accepts a good catalog", () => {
@@ -178,5 +148,19 @@ describe("catalog files", () => {
       );
       assert.equal(await fs.readFile(file, "utf8"), text);
     }
+  });
+});
+
+function catalogWithoutId(): Catalog {
+  return emptyCatalog({ name: "vm", uuid: "u" });
+}
+
+describe("the repository id", () => {
+  it("the repository id is made once, kept, and a bad one makes the catalog damaged", async () => {
+    const first = await withRepoId("/nonexistent", catalogWithoutId(), false);
+    assert.match(first.repoId ?? "", /^[0-9a-f]{8}$/);
+    assert.equal(await withRepoId("/nonexistent", first, false), first);
+    assert.equal(catalogProblem(first), undefined);
+    assert.match(catalogProblem({ ...first, repoId: "x/../y" }) ?? "", /bad repository id/);
   });
 });

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkpointName, checkpointOf, isOurs, pointOfCheckpoint } from "../../src/cbt/names.js";
-import { planCbt } from "../../src/cbt/plan.js";
-import { catalogProblem, emptyCatalog, withPoint, withRepoId } from "../../src/repo/catalog.js";
-import type { Catalog, Chain, RestorePoint } from "../../src/types.js";
+import { checkpointName, checkpointOf, isOurs, pointOfCheckpoint } from "../../../src/cbt/names.js";
+import { planCbt } from "../../../src/cbt/plan.js";
+import { emptyCatalog, withPoint } from "../../../src/repo/catalog.js";
+import type { Catalog, Chain, RestorePoint } from "../../../src/types.js";
 
 const OURS = "0123abcd";
 const THEIRS = "89abcdef";
@@ -65,14 +65,6 @@ describe("checkpoint names", () => {
     assert.equal(ours("my-checkpoint"), false);
     assert.equal(isOurs(catalog, `virtsnap-${C}`, [`virtsnap-${C}`]), true, "just pruned away");
     assert.equal(isOurs(catalogOf(undefined), checkpointName(OURS, A)), false, "no id: none ours");
-  });
-
-  it("the repository id is made once, kept, and a bad one makes the catalog damaged", async () => {
-    const first = await withRepoId("/nonexistent", catalogOf(undefined), false);
-    assert.match(first.repoId ?? "", /^[0-9a-f]{8}$/);
-    assert.equal(await withRepoId("/nonexistent", first, false), first);
-    assert.equal(catalogProblem(first), undefined);
-    assert.match(catalogProblem({ ...first, repoId: "x/../y" }) ?? "", /bad repository id/);
   });
 
   it("an inc after an upgrade: from the old-named checkpoint, the new one named with our id", () => {

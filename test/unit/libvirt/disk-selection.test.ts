@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { missingDisks } from "../../src/commands/restore-missing.js";
-import { UsageError } from "../../src/errors.js";
+import { UsageError } from "../../../src/errors.js";
 import {
   formatSkip,
   isImageDisk,
   parseDeviceList,
   selectDisks,
-} from "../../src/libvirt/disk-selection.js";
-import { parseDomainXml, withDiskSources } from "../../src/libvirt/domain-xml.js";
-import type { Disk, RestorePoint } from "../../src/types.js";
+} from "../../../src/libvirt/disk-selection.js";
+import { parseDomainXml } from "../../../src/libvirt/domain-xml.js";
+import type { Disk } from "../../../src/types.js";
 
 function disk(target: string, extra: Partial<Disk> = {}): Disk {
   return {
@@ -111,60 +110,22 @@ describe("disk selection: every disk a real host has is taken by default", () =>
     assert.equal(parseDeviceList(undefined), undefined);
     assert.throws(() => parseDeviceList(" , "), UsageError);
   });
-});
 
-const BLOCK_XML = `<domain><name>d</name><devices>
-  <disk type='block' device='disk'><driver name='qemu' type='raw' cache='none'/>
-    <source dev='/dev/vg0/data'/><target dev='vdc' bus='virtio'/></disk>
-  <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-    <source file='/img/vda.qcow2'/><target dev='vda' bus='virtio'/></disk>
-  <disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>
-  <disk type='file' device='disk'><driver name='qemu' type='raw'/>
-    <source file='/img/vdx.raw'/><target dev='vdx' bus='virtio'/></disk>
-</devices></domain>`;
-
-describe("block disks in the domain XML", () => {
-  it("a block disk is read with its device as source", async () => {
-    const { disks } = await parseDomainXml(BLOCK_XML);
+  it("a shareable disk is skipped with its reason", async () => {
+    const xml = `<domain><name>d</name><devices>
+      <disk type='file' device='disk'><driver type='qcow2'/><source file='/a.qcow2'/><target dev='vda'/></disk>
+      <disk type='file' device='disk'><driver type='raw'/><source file='/shared.img'/><target dev='vdb'/><shareable/></disk>
+      </devices></domain>`;
+    const { disks } = await parseDomainXml(xml);
+    assert.equal(disks[1]?.shareable, true);
+    const { selected, skipped } = selectDisks(disks, {
+      include: undefined,
+      exclude: [],
+    });
     assert.deepEqual(
-      [disks[0]?.type, disks[0]?.source, disks[0]?.format],
-      ["block", "/dev/vg0/data", "raw"],
+      selected.map((d) => d.target),
+      ["vda"],
     );
-  });
-
-  it("goes onto a file overlay and back onto its device (type='block', <source dev>)", async () => {
-    const overlay = "/var/lib/virtsnap/overlays/d/vdc.virtsnap-20260101T000000Z.qcow2";
-    const onOverlay = await withDiskSources(
-      BLOCK_XML,
-      new Map([["vdc", { file: overlay, format: "qcow2" }]]),
-    );
-    const a = (await parseDomainXml(onOverlay)).disks[0];
-    assert.deepEqual([a?.type, a?.source, a?.format], ["file", overlay, "qcow2"]);
-    assert.doesNotMatch(onOverlay, /dev="\/dev\/vg0\/data"/);
-    const back = await withDiskSources(
-      onOverlay,
-      new Map([["vdc", { file: "/dev/vg0/data", format: "raw", block: true }]]),
-    );
-    const b = (await parseDomainXml(back)).disks[0];
-    assert.deepEqual([b?.type, b?.source, b?.format], ["block", "/dev/vg0/data", "raw"]);
-    assert.match(back, /cache="none"/, "other driver settings stay");
-  });
-
-  it("restore names the domain's disks a point does not hold, with the recorded reason", async () => {
-    const point = {
-      id: "20260101T000000Z",
-      disks: [{ target: "vda" }],
-      excluded: [
-        { target: "vdc", reason: "left out by --exclude" },
-        { target: "hdc", reason: "cdrom: never backed up" },
-      ],
-    } as unknown as RestorePoint;
-    assert.deepEqual(await missingDisks(BLOCK_XML, point), [
-      { target: "vdc", reason: "left out by --exclude" },
-      {
-        target: "vdx",
-        reason: "not recorded (a point of an older virtsnap, which skipped such disks)",
-      },
-    ]);
+    assert.match(skipped[0]?.reason ?? "", /shareable/);
   });
 });
