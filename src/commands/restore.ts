@@ -1,19 +1,18 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
+import { withDomainLock } from "../domain-lock.js";
 import { describeIoError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import { checkNameIsFree } from "../libvirt/domain.js";
 import { checkQemuReaches, letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
-import { lockDomain } from "../lock.js";
+import { existingPoint, existingRepo } from "../repo/access.js";
 import { restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
-import { findPoint } from "../repo/catalog.js";
 import { exists, makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { checkRestoreSources } from "../repo/integrity.js";
+import { handBackIfUnread, lendLayers } from "../repo/lending.js";
 import { domainXmlFile } from "../repo/paths.js";
 import type { AuxFile, Catalog, ExcludedDisk, PointDisk, RestorePoint } from "../types.js";
-import { handBackIfUnread, lendLayers } from "./instant-access.js";
-import { existingRepo } from "./repo-access.js";
 import {
   bootPaths,
   firstMissingDir,
@@ -66,15 +65,10 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
   if (options.instant && !options.define)
     throw new UsageError("--instant needs a name for the new domain: --instant NAME");
   if (options.define) await checkNameIsFree(ctx.run, ctx.virsh, options.define);
-  const release = await lockDomain(ctx, options.domain, "restore");
-  try {
+  return withDomainLock(ctx, options.domain, "restore", async () => {
     // Read under the lock: a prune that finished just before would have left a stale catalog.
     const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
-    const point = findPoint(catalog, options.point);
-    if (!point)
-      throw new UsageError(
-        `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
-      );
+    const point = existingPoint(catalog, options.point, options.domain);
     const plan = planRestore(ctx, options, point);
     for (const file of plan.writes) {
       if (await exists(file))
@@ -91,9 +85,7 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     tellMissing(ctx.log, point, missing);
     await writeFiles(ctx, options, dir, catalog, point, plan);
     return { ...(await register(ctx, options, dir, catalog, point, plan)), missing };
-  } finally {
-    await release();
-  }
+  });
 }
 
 type Plan = ReturnType<typeof planRestore>;
