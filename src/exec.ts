@@ -26,6 +26,8 @@ export interface RunOptions {
    * it (guestfish --listen) and keeps its stderr, so a pipe would never close.
    */
   stderrFile?: string | undefined;
+  /** Where the command's debug line goes instead of the runner's log (a domain's run log). */
+  log?: Log | undefined;
 }
 
 export type Run = (cmd: Cmd, options?: RunOptions) => Promise<RunResult>;
@@ -40,7 +42,7 @@ export function showCmd(cmd: Cmd): string {
 export function createRunner(log: Log): Run {
   return async (cmd, options = {}) => {
     options.signal?.throwIfAborted();
-    log.debug(`${cmd.mutates ? "!" : "$"} ${showCmd(cmd)}`);
+    (options.log ?? log).debug(`${cmd.mutates ? "!" : "$"} ${showCmd(cmd)}`);
     // A plain descriptor: execa would relay {file} through a pipe of its own, which the server holds.
     const errFile = options.stderrFile ? await fs.open(options.stderrFile, "a") : undefined;
     const child = execa(cmd.file, cmd.args, {
@@ -120,4 +122,16 @@ export function firstErrorLine(stderr: string, program: string): string | undefi
   const name = program.split("/").at(-1) ?? program;
   const own = lines.find((l) => l.startsWith(`${name}:`) && !/--help/.test(l));
   return own ?? lines.at(-1);
+}
+
+/**
+ * --dry-run in the runner: a command that changes a domain, an image or the repository is printed
+ * ("would run: ..."), not run; a read-only one runs, since its answers steer the plan.
+ */
+export function dryRunner(run: Run, log: Log): Run {
+  return async (cmd, options) => {
+    if (!cmd.mutates) return run(cmd, options);
+    log.info(`would run: ${showCmd(cmd)}`);
+    return { stdout: "", stderr: "" };
+  };
 }

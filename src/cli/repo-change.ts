@@ -1,5 +1,5 @@
-import { refreshFigures } from "../commands/repo-figures.js";
 import type { Context } from "../context.js";
+import { refreshFigures } from "../repo/figures.js";
 
 /** What prune and rotate get besides their own options: where the metrics are. */
 export interface RepoChange {

@@ -1,10 +1,10 @@
 import path from "node:path";
 import type { Context } from "../context.js";
 import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
+import { repoState, statusFigures, usableName } from "../repo/figures.js";
 import { exists, writeFileAtomic } from "../repo/files.js";
 import { domainDir, STATUS_FILE } from "../repo/paths.js";
-import type { BackupReport, DomainResult } from "./backup.js";
-import { repoState, statusFigures, usableName } from "./repo-figures.js";
+import type { BackupReport, DomainResult } from "./backup-report.js";
 
 // What a backup run tells the world besides its output: notification bodies, status files, metrics.
 

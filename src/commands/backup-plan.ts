@@ -1,4 +1,4 @@
-import { overlaysOf, ownImage, readChain } from "../chain/live-chain.js";
+import { ownImage, readChain } from "../chain/live-chain.js";
 import { overlayBase, overlayPath, parseOverlay } from "../chain/names.js";
 import type { Context } from "../context.js";
 import { OperationError, UsageError } from "../errors.js";
@@ -15,7 +15,7 @@ import { exists } from "../repo/files.js";
 import { nextPointId } from "../repo/paths.js";
 import { planSnapshot, type SnapshotPlan } from "../snapshot/plan.js";
 import type { Catalog, Chain, Domain, Mode } from "../types.js";
-import type { BackupOptions, LevelOption, ModeOption } from "./backup.js";
+import type { BackupOptions, LevelOption, ModeOption } from "./backup-options.js";
 
 // The decisions of a backup run, before anything changes: which disks, which mode, which level,
 // which point id, and whether an earlier run left something to repair first.
@@ -37,19 +37,6 @@ export async function freePointId(
     if (!clash.includes(true)) return id;
     taken.push(id);
   }
-}
-
-/** Signs that an earlier run died mid-way: more than one virtsnap overlay, or a block job running. */
-export async function leftovers(ctx: Context, domain: Domain, chains: Chain[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const chain of chains) {
-    const overlays = overlaysOf(chain).length;
-    if (overlays > 1) found.push(`disk ${chain.target} sits on ${overlays} virtsnap overlays`);
-    if (!domain.active) continue;
-    const job = (await ctx.run(ctx.virsh.blockJobInfo(domain.name, chain.target))).stdout.trim();
-    if (job !== "") found.push(`disk ${chain.target} has a block job running`);
-  }
-  return found;
 }
 
 /** --full-every N: the current chain has N points, so this one starts a new chain. */
@@ -89,7 +76,12 @@ export function resolveMode(option: ModeOption, chains: Chain[], host: HostFacts
   return "snapshot";
 }
 
-export async function chooseDisks(ctx: Context, domain: Domain, filter: DiskFilter) {
+/** The selected disks' live chains (each read once), and the disks left out with the reason. */
+export async function selectChains(
+  ctx: Context,
+  domain: Domain,
+  filter: DiskFilter,
+): Promise<{ chains: Chain[]; skipped: Skipped[] }> {
   const { selected, skipped } = selectDisks(domain.disks, filter);
   const chains: Chain[] = [];
   for (const disk of selected) {
@@ -98,10 +90,18 @@ export async function chooseDisks(ctx: Context, domain: Domain, filter: DiskFilt
     if (unsupported) skipped.push(unsupported);
     else chains.push(chain);
   }
-  for (const s of skipped) tellSkipped(ctx, domain, s);
-  if (chains.length === 0)
-    throw new OperationError(`domain '${domain.name}' has no disk to back up`);
   return { chains, skipped };
+}
+
+/** Says which disks are left out and why, once per run; refuses a domain left with none. */
+export function tellChoice(
+  ctx: Context,
+  domain: Domain,
+  chosen: { chains: Chain[]; skipped: Skipped[] },
+) {
+  for (const s of chosen.skipped) tellSkipped(ctx, domain, s);
+  if (chosen.chains.length === 0)
+    throw new OperationError(`domain '${domain.name}' has no disk to back up`);
 }
 
 /** A disk the guest writes and the user did not leave out is a warning each run, never silent. */

@@ -1,9 +1,48 @@
 import { EXIT } from "../errors.js";
+import type { Skipped } from "../libvirt/disk-selection.js";
 import type { HostFacts } from "../libvirt/host.js";
-import type { BackupReport, DomainResult } from "./backup.js";
+import type { Mode } from "../types.js";
 
 // One report shape for every backup run, good or bad, so --json readers and monitoring never
 // meet a second one.
+
+export interface DomainResult {
+  domain: string;
+  status: "ok" | "failed" | "planned";
+  mode?: Mode;
+  point?: string;
+  level?: string;
+  chain?: string;
+  bytes?: number;
+  seconds: number;
+  disks?: { target: string; level: string; file: string }[];
+  skipped: Skipped[];
+  error?: string;
+  /** The run's log file in the domain's folder. */
+  logFile?: string;
+  /** A running domain's point: whether the guest's filesystems were frozen (false: crash-consistent). */
+  quiesced?: boolean;
+  /** What went less than well without failing the run (a crash-consistent point, ...). */
+  warnings: string[];
+}
+
+export interface BackupReport {
+  ok: boolean;
+  /** The process's exit code for this run. */
+  exitCode: number;
+  /** Why the run as a whole failed before any domain's own work; null otherwise. */
+  error: string | null;
+  /** What the run found the host can do (probed once); null if it never got that far. */
+  host: HostFacts | null;
+  domains: DomainResult[];
+  summary: {
+    total: number;
+    ok: number;
+    failed: number;
+    failedDomains: string[];
+    warnings: number;
+  };
+}
 
 /** A domain's result with the exit code its failure alone would give (0 if it did not fail). */
 export interface Outcome {

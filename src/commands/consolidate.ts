@@ -1,10 +1,10 @@
 import { consolidateDisk, type DiskOutcome, type Method } from "../chain/consolidate.js";
 import type { Context } from "../context.js";
+import { withDomainLock, withJournal } from "../domain-lock.js";
 import { UsageError } from "../errors.js";
-import { Journal } from "../journal.js";
 import { isImageDisk } from "../libvirt/disk-selection.js";
 import { checkDomainName, readDomain } from "../libvirt/domain.js";
-import { hostJournalFile, lockDomain } from "../lock.js";
+import { hostJournalFile } from "../lock.js";
 
 export interface ConsolidateOptions {
   domain: string;
@@ -32,25 +32,24 @@ export async function consolidate(
     );
   }
   const domain = await readDomain(ctx.run, ctx.virsh, options.domain);
-  const release = await lockDomain(ctx, domain.name, "consolidate");
-  try {
-    const journal = await Journal.open(
-      hostJournalFile(ctx.lockDir, ctx.uri, domain.name),
-      { command: "consolidate", domain: domain.name, allLayers: options.allLayers },
-      ctx.env,
-    );
-    const disks = domain.disks.filter(isImageDisk);
-    const outcomes: DiskOutcome[] = [];
-    await journal.step("merge");
-    for (const disk of disks) {
-      const outcome = await consolidateDisk(ctx, domain, disk, options.method, options.allLayers);
-      ctx.log.info(`disk ${disk.target}: ${[...outcome.after].reverse().join(" <- ")}`);
-      outcomes.push(outcome);
-    }
-    await journal.step("cleanup");
-    await journal.close();
-    return { domain: domain.name, disks: outcomes };
-  } finally {
-    await release();
-  }
+  const file = hostJournalFile(ctx.lockDir, ctx.uri, domain.name);
+  const record = {
+    command: "consolidate" as const,
+    domain: domain.name,
+    allLayers: options.allLayers,
+  };
+  // Not undone after a failure: repair finishes --all-layers from the journal.
+  return withDomainLock(ctx, domain.name, "consolidate", () =>
+    withJournal(ctx, file, record, { undoesItself: false }, async (journal) => {
+      const outcomes: DiskOutcome[] = [];
+      await journal.step("merge");
+      for (const disk of domain.disks.filter(isImageDisk)) {
+        const outcome = await consolidateDisk(ctx, domain, disk, options.method, options.allLayers);
+        ctx.log.info(`disk ${disk.target}: ${[...outcome.after].reverse().join(" <- ")}`);
+        outcomes.push(outcome);
+      }
+      await journal.step("cleanup");
+      return { domain: domain.name, disks: outcomes };
+    }),
+  );
 }

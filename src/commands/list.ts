@@ -2,9 +2,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
+import { existingRepo } from "../repo/access.js";
 import { readCatalog } from "../repo/catalog.js";
 import type { RestorePoint } from "../types.js";
-import { existingRepo } from "./repo-access.js";
 
 export interface ListOptions {
   domain: string | undefined;

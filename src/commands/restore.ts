@@ -1,19 +1,18 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
+import { withDomainLock } from "../domain-lock.js";
 import { describeIoError, UsageError } from "../errors.js";
 import { JOURNAL_FILE, Journal } from "../journal.js";
 import { checkNameIsFree } from "../libvirt/domain.js";
 import { checkQemuReaches, letQemuReach, qemuIdentityOfHost } from "../libvirt/qemu-access.js";
-import { lockDomain } from "../lock.js";
-import { restoredBootPath, SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
-import { findPoint } from "../repo/catalog.js";
+import { existingPoint, existingRepo } from "../repo/access.js";
+import { SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
 import { exists, makeWritableDir, writeFileAtomic } from "../repo/files.js";
 import { checkRestoreSources } from "../repo/integrity.js";
+import { handBackIfUnread, lendLayers } from "../repo/lending.js";
 import { domainXmlFile } from "../repo/paths.js";
-import type { AuxFile, Catalog, ExcludedDisk, PointDisk, RestorePoint } from "../types.js";
-import { handBackIfUnread, lendLayers } from "./instant-access.js";
-import { existingRepo } from "./repo-access.js";
+import type { Catalog, ExcludedDisk, RestorePoint } from "../types.js";
 import {
   bootPaths,
   firstMissingDir,
@@ -24,20 +23,10 @@ import {
   writeOverlay,
 } from "./restore-files.js";
 import { missingDisks, tellMissing } from "./restore-missing.js";
+import { isAux, type Plan, planRestore, type RestoreOptions } from "./restore-plan.js";
 import { instantChains, restoredXml } from "./restore-xml.js";
 
-export interface RestoreOptions {
-  domain: string;
-  backupDir: string;
-  point: string;
-  to: string;
-  format: "qcow2" | "raw";
-  disks: string[] | undefined;
-  /** Register the restored domain under this name (new uuid and MAC addresses). */
-  define: string | undefined;
-  /** Start it at once on overlays over the repository files instead of copies (needs `define`). */
-  instant: boolean;
-}
+export type { RestoreOptions } from "./restore-plan.js";
 
 export interface RestoreReport {
   domain: string;
@@ -66,15 +55,10 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
   if (options.instant && !options.define)
     throw new UsageError("--instant needs a name for the new domain: --instant NAME");
   if (options.define) await checkNameIsFree(ctx.run, ctx.virsh, options.define);
-  const release = await lockDomain(ctx, options.domain, "restore");
-  try {
+  return withDomainLock(ctx, options.domain, "restore", async () => {
     // Read under the lock: a prune that finished just before would have left a stale catalog.
     const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
-    const point = findPoint(catalog, options.point);
-    if (!point)
-      throw new UsageError(
-        `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
-      );
+    const point = existingPoint(catalog, options.point, options.domain);
     const plan = planRestore(ctx, options, point);
     for (const file of plan.writes) {
       if (await exists(file))
@@ -91,43 +75,7 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     tellMissing(ctx.log, point, missing);
     await writeFiles(ctx, options, dir, catalog, point, plan);
     return { ...(await register(ctx, options, dir, catalog, point, plan)), missing };
-  } finally {
-    await release();
-  }
-}
-
-type Plan = ReturnType<typeof planRestore>;
-
-/** Which disks and files go where; nothing is touched yet. */
-function planRestore(ctx: Context, options: RestoreOptions, point: RestorePoint) {
-  const disks = pickDisks(point, options.disks);
-  const memory = point.files?.find((f) => f.kind === "memory");
-  // libvirt resumes saved RAM only under the domain's own name and uuid, with all its disks.
-  const resume = memory !== undefined && options.define === options.domain && !options.disks;
-  if (memory && options.define && !resume)
-    ctx.log.warn(
-      `point ${point.id} has the domain's memory state, but libvirt resumes it only under the name '${options.domain}' (once no domain of that name exists) with all disks; '${options.define}' boots from its disks instead`,
-    );
-  const to = path.resolve(options.to);
-  const outputs = disks.map((d) => ({
-    disk: d,
-    file: path.join(to, `${d.target}.${options.format}`),
-  }));
-  const xmlFile = path.join(to, `${options.domain}.xml`);
-  const sources = new Map(
-    outputs.map((o) => [o.disk.target, { file: o.file, format: options.format }]),
-  );
-  // nvram, TPM state, kernel/initrd/dtb: written into `to` beside the disks.
-  const newName = options.define ?? options.domain;
-  const bootFiles = (point.files ?? [])
-    .filter((f) => f.kind !== "memory")
-    .map((f) => ({ aux: f, file: restoredBootPath(to, f, newName) }));
-  const writes = [...outputs.map((o) => o.file), ...bootFiles.map((b) => b.file), xmlFile];
-  return { disks, memory, resume, to, outputs, xmlFile, sources, bootFiles, writes };
-}
-
-function isAux(file: AuxFile | undefined): file is AuxFile {
-  return file !== undefined;
+  });
 }
 
 /** Disks, boot files and the XML into --to; on any failure everything written there goes again. */
@@ -252,16 +200,4 @@ async function bringUp(
       `started '${options.define}' on overlays in ${plan.to}; 'virsh blockpull ${options.define} <disk> --wait' makes a disk independent of the repository`,
     );
   }
-}
-
-function pickDisks(point: RestorePoint, targets: string[] | undefined): PointDisk[] {
-  if (!targets) return point.disks;
-  return targets.map((t) => {
-    const disk = point.disks.find((d) => d.target === t);
-    if (!disk)
-      throw new UsageError(
-        `point ${point.id} has no disk '${t}' (it has: ${point.disks.map((d) => d.target).join(", ")})`,
-      );
-    return disk;
-  });
 }

@@ -1,14 +1,14 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
+import { withDomainLock, withJournal } from "../domain-lock.js";
 import { UsageError } from "../errors.js";
-import { JOURNAL_FILE, Journal, refuseIfInterrupted } from "../journal.js";
+import { JOURNAL_FILE, type Journal, refuseIfInterrupted } from "../journal.js";
 import { checkDomainName } from "../libvirt/domain.js";
-import { lockDomain } from "../lock.js";
+import { existingRepo, refuseIfReadByDomains } from "../repo/access.js";
 import { withoutChains, writeCatalog } from "../repo/catalog.js";
 import { isPointId } from "../repo/paths.js";
 import type { Catalog } from "../types.js";
-import { existingRepo, refuseIfReadByDomains } from "./repo-access.js";
 
 export interface RotateOptions {
   domain: string;
@@ -34,8 +34,7 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
   }
   checkDomainName(options.domain);
   // A dry run takes the lock too: it answers as the real run would (75 while another run works).
-  const release = await lockDomain(ctx, options.domain, "rotate");
-  try {
+  return withDomainLock(ctx, options.domain, "rotate", async () => {
     const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
     const chains = catalog.chains.map((c) => c.id);
     const removed = chains.slice(0, Math.max(0, chains.length - options.keepChains));
@@ -51,24 +50,30 @@ export async function rotate(ctx: Context, options: RotateOptions): Promise<Rota
     await refuseIfInterrupted(path.join(dir, JOURNAL_FILE), options.domain);
     await refuseIfReadByDomains(ctx, dir, "rotate", options.dryRun);
     if (options.dryRun) return report;
-    const journal = await Journal.open(
-      path.join(dir, JOURNAL_FILE),
-      { command: "rotate", domain: options.domain, chains: removed },
-      ctx.env,
+    const record = { command: "rotate" as const, domain: options.domain, chains: removed };
+    // Finished, never undone: chains the catalog no longer lists are deleted by repair.
+    await withJournal(ctx, path.join(dir, JOURNAL_FILE), record, { undoesItself: false }, (j) =>
+      removeChains(ctx, dir, catalog, removed, j),
     );
-    // Catalog first: a crash between the two steps leaves unlisted files, never a listed point without files.
-    await journal.step("catalog");
-    await writeCatalog(dir, withoutChains(catalog, new Set(removed)));
-    await journal.step("delete-chains");
-    for (const id of removed) {
-      if (!isPointId(id)) continue;
-      ctx.log.info(`removing chain ${id}`);
-      await fs.rm(path.join(dir, id), { recursive: true, force: true });
-    }
-    await journal.close();
     return report;
-  } finally {
-    await release();
+  });
+}
+
+/** Catalog first: a crash between the two steps leaves unlisted files, never a listed point without files. */
+async function removeChains(
+  ctx: Context,
+  dir: string,
+  catalog: Catalog,
+  removed: string[],
+  journal: Journal<"rotate">,
+): Promise<void> {
+  await journal.step("catalog");
+  await writeCatalog(dir, withoutChains(catalog, new Set(removed)));
+  await journal.step("delete-chains");
+  for (const id of removed) {
+    if (!isPointId(id)) continue;
+    ctx.log.info(`removing chain ${id}`);
+    await fs.rm(path.join(dir, id), { recursive: true, force: true });
   }
 }
 

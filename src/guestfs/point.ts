@@ -1,9 +1,8 @@
 import path from "node:path";
-import { existingRepo } from "../commands/repo-access.js";
 import type { Context } from "../context.js";
+import { withDomainLock } from "../domain-lock.js";
 import { UsageError } from "../errors.js";
-import { lockDomain } from "../lock.js";
-import { findPoint } from "../repo/catalog.js";
+import { existingPoint, existingRepo } from "../repo/access.js";
 import { checkRestoreSources } from "../repo/integrity.js";
 import type { RestorePoint } from "../types.js";
 import { GuestfsSession } from "./session.js";
@@ -27,14 +26,9 @@ export async function withPointFs<T>(
 ): Promise<T> {
   // As restore does: prune or rotate must not merge or delete the files while they are read, and
   // the catalog is read under the lock (one read before it could name files a prune just merged).
-  const release = await lockDomain(ctx, options.domain, options.command);
-  try {
+  return withDomainLock(ctx, options.domain, options.command, async () => {
     const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
-    const point = findPoint(catalog, options.point);
-    if (!point)
-      throw new UsageError(
-        `no point '${options.point}' for '${options.domain}' (see 'virtsnap list ${options.domain}')`,
-      );
+    const point = existingPoint(catalog, options.point, options.domain);
     if (options.disk !== undefined && !point.disks.some((d) => d.target === options.disk))
       throw new UsageError(
         `point ${point.id} has no disk '${options.disk}' (it has: ${point.disks.map((d) => d.target).join(", ")})`,
@@ -48,7 +42,5 @@ export async function withPointFs<T>(
     } finally {
       await session.close();
     }
-  } finally {
-    await release();
-  }
+  });
 }

@@ -105,6 +105,11 @@ describe("rotate and prune --dry-run", () => {
       new RegExp(`would merge points ${p1}, ${p2}, ${p3} into ${p4} \\(fold\\)`),
     );
     assert.match(pruneText.stdout, new RegExp(`would remove 3 points: ${p1}, ${p2}, ${p3} \\(`));
+    // The runner prints each command the merges would run (p4's file committed down into p1's).
+    assert.match(
+      pruneText.stderr,
+      new RegExp(`would run: qemu-img commit -q -b \\S*vda\\.${p1}\\.\\S+ \\S*vda\\.${p4}\\.\\S+`),
+    );
     const pruneJson = JSON.parse((await prune("2", "--json")).stdout) as PruneJson;
     assert.equal(pruneJson.dryRun, true);
     assert.deepEqual(pruneJson.removed, [p1, p2, p3]);

@@ -8,9 +8,9 @@ import { readChain } from "../chain/live-chain.js";
 import type { Context } from "../context.js";
 import { OperationError } from "../errors.js";
 import { parseDomainXml } from "../libvirt/domain-xml.js";
-import { writeFileAtomic } from "../repo/files.js";
-import { layersOf } from "../repo/integrity.js";
 import type { Catalog, PointDisk, RestorePoint } from "../types.js";
+import { writeFileAtomic } from "./files.js";
+import { layersOf } from "./integrity.js";
 
 /** What each lent file's owner, group and mode were, by path relative to the domain's folder. */
 export const LENT_FILE = "lent-to-qemu.json";

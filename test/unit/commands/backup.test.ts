@@ -1,0 +1,194 @@
+/**
+ * backup, driven through a scripted virsh/qemu-img: the order of what it runs in snapshot and cbt
+ * mode, and that the put-back (blockcommit merging the new overlay into the disk) still runs after
+ * a failed copy and after Ctrl-C. The repository and the disk image are real files in a tmp dir.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { after, beforeEach, describe, it } from "node:test";
+import { type BackupOptions, backup } from "../../../src/commands/backup.js";
+import { readJournal } from "../../../src/journal.js";
+import {
+  type Answer,
+  chainJson,
+  domainXml,
+  type Script,
+  ScriptedRun,
+  scratchDir,
+  scriptedContext,
+  writesLastArg,
+} from "../../lab/scripted-run.js";
+
+const NAME = "vm1";
+
+function options(work: string, extra: Partial<BackupOptions> = {}): BackupOptions {
+  return {
+    domains: [NAME],
+    all: false,
+    allRunning: false,
+    backupDir: path.join(work, "backups"),
+    mode: "snapshot",
+    level: "auto",
+    quiesce: "off",
+    filter: { include: undefined, exclude: [] },
+    dryRun: false,
+    fullEvery: undefined,
+    compress: false,
+    bandwidthMiB: undefined,
+    parallel: 1,
+    memoryState: false,
+    metricsFile: undefined,
+    notifyUrls: [],
+    notifyOn: "always",
+    ...extra,
+  };
+}
+
+/** A running one-disk domain on `disk`, on a host with (cbt) or without the backup API. */
+function hostScript(disk: string, cbt: boolean): Script {
+  return [
+    [/^virsh domstate/, { stdout: "running\n" }],
+    [/^virsh dumpxml/, { stdout: domainXml(NAME, disk) }],
+    [
+      /^virsh version/,
+      { stdout: "Using library: libvirt 9.0.0\nRunning hypervisor: QEMU 7.2.0\n" },
+    ],
+    [/^virsh domcapabilities/, { stdout: cbt ? "<backup supported='yes'/>" : "" }],
+    [/^qemu-img info -U --backing-chain/, { stdout: chainJson([disk]) }],
+    [/^virsh blockjob .* --info/, { stdout: "" }],
+    [/^virsh snapshot-create-as/, {}],
+    [/^qemu-img convert/, writesLastArg()],
+    [/^qemu-img check/, { stdout: "{}" }],
+    [/^virsh blockcommit/, {}],
+  ];
+}
+
+/** The same host with the backup API: the job's commands on top. */
+function cbtScript(disk: string): Script {
+  const writesPartial: Answer = {
+    effect: (args) => fs.writeFile(args.find((a) => a.endsWith(".partial")) as string, "qcow2"),
+  };
+  return [
+    [/^virsh domjobinfo --domain \S+ --completed/, { stdout: "Job type:         Completed\n" }],
+    [/^virsh domjobinfo/, { stdout: "Job type:         None\n" }],
+    [/^virsh checkpoint-list/, { stdout: "" }],
+    [
+      /^virsh checkpoint-dumpxml/,
+      { stdout: "<domaincheckpoint><name>x</name></domaincheckpoint>" },
+    ],
+    [/^virsh backup-begin/, {}],
+    [/^qemu-img create/, writesPartial],
+    ...hostScript(disk, true),
+  ];
+}
+
+/** The commands without the paths of this run's tmp dir, for a readable expected sequence. */
+const words = (calls: string[]) => calls.map((c) => c.split(" ").slice(0, 2).join(" "));
+
+describe("backup with a scripted runner", () => {
+  let work: string;
+  let disk: string;
+  const dirs: string[] = [];
+
+  beforeEach(async () => {
+    work = await scratchDir("virtsnap-scripted-");
+    dirs.push(work);
+    disk = path.join(work, "vm1.qcow2");
+    await fs.writeFile(disk, "disk");
+  });
+  after(async () => {
+    for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it("snapshot mode: snapshot, copy, check, in that order, and the point is saved", async () => {
+    const runner = new ScriptedRun(hostScript(disk, false));
+    const { ctx } = scriptedContext(runner, path.join(work, "locks"));
+    const report = await backup(ctx, options(work));
+    assert.equal(report.ok, true, JSON.stringify(report));
+    // The domain is read once (domstate, dumpxml), its chain once, after the host's probe.
+    assert.deepEqual(words(runner.calls), [
+      "virsh version",
+      "virsh domcapabilities",
+      "virsh domstate",
+      "virsh dumpxml",
+      "qemu-img info",
+      "virsh blockjob",
+      "virsh dumpxml",
+      "virsh snapshot-create-as",
+      "qemu-img convert",
+      "qemu-img check",
+    ]);
+    assert.equal(runner.matching(/^virsh blockcommit/).length, 0, "nothing to put back");
+  });
+
+  it("snapshot mode: after a failed copy the overlay is merged back, and the journal says failed", async () => {
+    const runner = new ScriptedRun(hostScript(disk, false));
+    runner.prepend([[/^qemu-img convert/, { fail: "qemu-img: No space left on device" }]]);
+    const { ctx } = scriptedContext(runner, path.join(work, "locks"));
+    const report = await backup(ctx, options(work));
+    assert.equal(report.ok, false);
+    const tail = words(runner.calls).slice(-3);
+    assert.deepEqual(tail, ["virsh snapshot-create-as", "qemu-img convert", "virsh blockcommit"]);
+    assert.match(runner.calls.at(-1) ?? "", new RegExp(`--active --pivot --base ${disk} `));
+    const journal = await readJournal(path.join(work, "backups", NAME, "journal.json"));
+    assert.equal(journal?.failed, true);
+  });
+
+  it("snapshot mode: after Ctrl-C during the copy the overlay is still merged back", async () => {
+    const runner = new ScriptedRun(hostScript(disk, false));
+    const { ctx, abort } = scriptedContext(runner, path.join(work, "locks"));
+    runner.prepend([[/^qemu-img convert/, { effect: () => abort.abort() }]]);
+    const report = await backup(ctx, options(work));
+    assert.equal(report.ok, false);
+    assert.match(report.domains[0]?.error ?? "", /interrupted/);
+    const tail = words(runner.calls).slice(-2);
+    assert.deepEqual(tail, ["qemu-img convert", "virsh blockcommit"]);
+    assert.match(runner.calls.at(-1) ?? "", /--active --pivot/);
+  });
+
+  it("cbt mode: targets, job, wait, check, in that order", async () => {
+    const runner = new ScriptedRun(cbtScript(disk));
+    const { ctx } = scriptedContext(runner, path.join(work, "locks"));
+    const report = await backup(ctx, options(work, { mode: "cbt" }));
+    assert.equal(report.ok, true, JSON.stringify(report));
+    assert.deepEqual(words(runner.calls), [
+      "virsh version",
+      "virsh domcapabilities",
+      "virsh domstate",
+      "virsh dumpxml",
+      "qemu-img info",
+      "virsh blockjob",
+      "virsh dumpxml",
+      "qemu-img create",
+      "virsh backup-begin",
+      "virsh domjobinfo",
+      "virsh domjobinfo",
+      "qemu-img check",
+      "virsh checkpoint-dumpxml",
+      "virsh checkpoint-list",
+    ]);
+  });
+
+  it("cbt mode: after Ctrl-C during the job, the job is aborted (by the wait, then by the undo)", async () => {
+    const runner = new ScriptedRun(cbtScript(disk));
+    const { ctx, abort } = scriptedContext(runner, path.join(work, "locks"));
+    runner.prepend([
+      [/^virsh backup-begin/, { effect: () => abort.abort() }],
+      [/^virsh domjobabort/, {}],
+    ]);
+    const report = await backup(ctx, options(work, { mode: "cbt" }));
+    assert.equal(report.ok, false);
+    assert.match(report.domains[0]?.error ?? "", /interrupted/);
+    const afterJob = words(
+      runner.calls.slice(runner.calls.findIndex((c) => c.includes("backup-begin"))),
+    );
+    assert.deepEqual(afterJob.slice(0, 3), [
+      "virsh backup-begin",
+      "virsh domjobabort",
+      "virsh domjobabort",
+    ]);
+    const journal = await readJournal(path.join(work, "backups", NAME, "journal.json"));
+    assert.equal(journal?.failed, true);
+  });
+});
