@@ -73,20 +73,15 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     );
     const missing = await missingDisks(savedXml, point);
     tellMissing(ctx.log, point, missing);
-    await writeFiles(ctx, options, dir, catalog, point, plan);
-    return { ...(await register(ctx, options, dir, catalog, point, plan)), missing };
+    const job = { ctx, options, dir, catalog, point, plan };
+    await writeFiles(job);
+    return { ...(await register(job)), missing };
   });
 }
 
 /** Disks, boot files and the XML into --to; on any failure everything written there goes again. */
-async function writeFiles(
-  ctx: Context,
-  options: RestoreOptions,
-  dir: string,
-  catalog: Catalog,
-  point: RestorePoint,
-  plan: Plan,
-): Promise<void> {
+async function writeFiles(job: RestoreJob): Promise<void> {
+  const { ctx, options, dir, catalog, point, plan } = job;
   const { to } = plan;
   // Only a folder this restore makes is virtsnap's to open up for QEMU; a user's keeps its modes.
   const made = await firstMissingDir(to);
@@ -129,6 +124,16 @@ async function writeFiles(
   }
 }
 
+/** One restore under way: what every step after the checks reads. */
+interface RestoreJob {
+  ctx: Context;
+  options: RestoreOptions;
+  dir: string;
+  catalog: Catalog;
+  point: RestorePoint;
+  plan: Plan;
+}
+
 const WHY = "the restored domain's QEMU opens these files";
 
 async function qemuOfHost(ctx: Context) {
@@ -136,18 +141,12 @@ async function qemuOfHost(ctx: Context) {
 }
 
 /** Lend the repository to QEMU (--instant), then resume, define and start, as asked. */
-async function register(
-  ctx: Context,
-  options: RestoreOptions,
-  dir: string,
-  catalog: Catalog,
-  point: RestorePoint,
-  plan: Plan,
-): Promise<Omit<RestoreReport, "missing">> {
+async function register(job: RestoreJob): Promise<Omit<RestoreReport, "missing">> {
+  const { ctx, options, dir, point, plan } = job;
   try {
     if (options.instant)
-      await lendLayers(ctx, dir, catalog, point, plan.disks, await qemuOfHost(ctx));
-    await bringUp(ctx, options, dir, catalog, point, plan);
+      await lendLayers(ctx, dir, job.catalog, point, plan.disks, await qemuOfHost(ctx));
+    await bringUp(job);
   } catch (error) {
     // Not defined: nothing reads the repository, the loan ends now. Defined: it stays for the domain.
     if (options.instant) await handBackIfUnread(ctx, dir);
@@ -164,14 +163,8 @@ async function register(
   };
 }
 
-async function bringUp(
-  ctx: Context,
-  options: RestoreOptions,
-  dir: string,
-  catalog: Catalog,
-  point: RestorePoint,
-  plan: Plan,
-): Promise<void> {
+async function bringUp(job: RestoreJob): Promise<void> {
+  const { ctx, options, dir, catalog, point, plan } = job;
   const tpmFiles = plan.bootFiles.map((b) => b.aux).filter((f) => f.kind === "tpm");
   if (plan.resume && plan.memory) {
     await placeTpm(ctx, dir, tpmFiles, catalog.domain.uuid);
