@@ -33,8 +33,8 @@ describe("consolidating a live chain", () => {
       [P2, OWN],
     );
     assert.deepEqual(calls, [
-      `virsh -c qemu:///system blockcommit --domain vm --path vda --top ${P1} --base ${OWN} --delete`,
-      "virsh -c qemu:///system blockjob --domain vm --path vda --info --raw",
+      `virsh blockcommit --domain vm --path vda --top ${P1} --base ${OWN} --delete`,
+      "virsh blockjob --domain vm --path vda --info --raw",
       `qemu-img info -U --backing-chain --output=json ${P2}`,
     ]);
     assert.equal(reads(), 1);

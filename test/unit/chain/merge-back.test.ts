@@ -11,7 +11,7 @@ describe("mergeBack", () => {
     const { ctx, calls } = scripted();
     await mergeBack(ctx, domain(true), "vda", OVERLAY, BASE);
     assert.deepEqual(calls, [
-      "virsh -c qemu:///system blockcommit --domain vm --path vda --active --pivot --base /img/vda.qcow2 --wait --delete",
+      "virsh blockcommit --domain vm --path vda --active --pivot --base /img/vda.qcow2 --wait --delete",
     ]);
   });
 
@@ -20,8 +20,8 @@ describe("mergeBack", () => {
     await mergeBack(ctx, domain(false), "vda", OVERLAY, BASE);
     assert.equal(calls.length, 3, calls.join("\n"));
     assert.equal(calls[0], `qemu-img commit -q -b /img/vda.qcow2 ${OVERLAY}`);
-    assert.equal(calls[1], "virsh -c qemu:///system dumpxml --inactive --domain vm");
-    assert.match(calls[2] ?? "", /^virsh -c qemu:\/\/\/system define --file /);
+    assert.equal(calls[1], "virsh dumpxml --inactive --domain vm");
+    assert.match(calls[2] ?? "", /^virsh define --file /);
   });
 
   it("shut off, with the definition to restore given: no dumpxml", async () => {
