@@ -11,8 +11,8 @@ import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
+import { Finishing, whileFlushing } from "../repo/finishing.js";
 import { COMPRESSING, domainXmlFile, PARTIAL } from "../repo/paths.js";
-import { finishPointFile } from "../repo/point-file.js";
 import type {
   Catalog,
   Domain,
@@ -123,14 +123,10 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
       plan.parent,
     );
     await journal.step("wait");
-    await waitForBackupJob(ctx, domain.name);
+    const partials = plan.jobs.map((j) => path.join(repo.dir, j.file) + PARTIAL);
+    await whileFlushing(partials, () => waitForBackupJob(ctx, domain.name));
     await journal.step("finish-files");
-    const disks: PointDisk[] = [];
-    for (const job of plan.jobs) {
-      if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
-      const disk = await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize);
-      disks.push(job.wholeReason ? { ...disk, whole: true, reason: job.wholeReason } : disk);
-    }
+    const disks = await finishFiles(run, plan);
     if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
@@ -167,6 +163,23 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
   if (plan.checkpoint)
     await keepBitmapsFew(ctx, domain.name, repo.dir, catalog, plan, plan.checkpoint);
   return point;
+}
+
+/** Each target checked, flushed and hashed, beside the compression of the next one (if any). */
+async function finishFiles(run: Run, plan: CbtPlan): Promise<PointDisk[]> {
+  const { ctx, repo, transfer } = run;
+  const finishing = new Finishing(ctx, repo.dir, repo.catalog.format);
+  try {
+    for (const job of plan.jobs) {
+      if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
+      const whole = job.wholeReason ? { whole: true as const, reason: job.wholeReason } : {};
+      finishing.add(job.file, job.target, job.own.virtualSize, whole);
+    }
+    return await finishing.disks();
+  } finally {
+    // A failed compression must not leave a finishing still renaming files the undo removes.
+    await finishing.settle();
+  }
 }
 
 /**
