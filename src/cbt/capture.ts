@@ -97,7 +97,7 @@ interface Run {
 }
 
 async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> {
-  const { ctx, domain, repo, quiesce, transfer, inactiveXml, liveXml, journal } = run;
+  const { ctx, domain, repo, quiesce, inactiveXml, liveXml, journal } = run;
   const time = ctx.now().toISOString();
   let point: RestorePoint;
   let catalog: Catalog;
