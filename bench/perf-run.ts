@@ -90,6 +90,18 @@ export async function filesUnder(dir: string): Promise<string[]> {
   return files;
 }
 
+/**
+ * Empties the page cache (root), so a read is a read of the disk; false where that is not allowed
+ * (then both sides of a comparison read from a warm cache).
+ */
+export async function dropCaches(): Promise<boolean> {
+  await must("sync", []);
+  return fs.writeFile("/proc/sys/vm/drop_caches", "3\n").then(
+    () => true,
+    () => false,
+  );
+}
+
 /** `cat FILES > /dev/null`, timed. */
 export async function catSeconds(files: string[]): Promise<number> {
   const quoted = files.map((f) => `'${f.replaceAll("'", "'\\''")}'`).join(" ");
