@@ -6,22 +6,13 @@ import type { Journal } from "../journal.js";
 import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
 import { letQemuReach, qemuIdentity } from "../libvirt/qemu-access.js";
 import { freezeAsAsked } from "../libvirt/quiesce.js";
-import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
-import { Finishing, whileFlushing } from "../repo/finishing.js";
-import { COMPRESSING, domainXmlFile, PARTIAL } from "../repo/paths.js";
-import type {
-  Catalog,
-  Domain,
-  PointDisk,
-  Quiesce,
-  Repository,
-  RestorePoint,
-  Transfer,
-} from "../types.js";
+import { whileFlushing } from "../repo/finishing.js";
+import { domainXmlFile, PARTIAL } from "../repo/paths.js";
+import type { Catalog, Domain, Quiesce, Repository, RestorePoint, Transfer } from "../types.js";
 import {
   deleteCheckpoint,
   dropAllCheckpoints,
@@ -30,8 +21,9 @@ import {
   pruneCheckpoints,
   saveCheckpointXml,
 } from "./checkpoints.js";
+import { finishFiles } from "./finish-files.js";
 import { waitForBackupJob } from "./job.js";
-import type { CbtDiskJob, CbtPlan } from "./plan.js";
+import type { CbtPlan } from "./plan.js";
 
 /**
  * One CBT run (DESIGN.md, "CBT mode"): targets are pre-created in the repository (an incremental
@@ -97,7 +89,7 @@ interface Run {
 }
 
 async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> {
-  const { ctx, domain, repo, quiesce, inactiveXml, liveXml, journal } = run;
+  const { ctx, domain, repo, quiesce, transfer, inactiveXml, liveXml, journal } = run;
   const time = ctx.now().toISOString();
   let point: RestorePoint;
   let catalog: Catalog;
@@ -126,7 +118,7 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
     const partials = plan.jobs.map((j) => path.join(repo.dir, j.file) + PARTIAL);
     await whileFlushing(partials, () => waitForBackupJob(ctx, domain.name));
     await journal.step("finish-files");
-    const disks = await finishFiles(run, plan);
+    const disks = await finishFiles(ctx, repo, transfer, plan);
     if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
@@ -163,23 +155,6 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
   if (plan.checkpoint)
     await keepBitmapsFew(ctx, domain.name, repo.dir, catalog, plan, plan.checkpoint);
   return point;
-}
-
-/** Each target checked, flushed and hashed, beside the compression of the next one (if any). */
-async function finishFiles(run: Run, plan: CbtPlan): Promise<PointDisk[]> {
-  const { ctx, repo, transfer } = run;
-  const finishing = new Finishing(ctx, repo.dir, repo.catalog.format);
-  try {
-    for (const job of plan.jobs) {
-      if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
-      const whole = job.wholeReason ? { whole: true as const, reason: job.wholeReason } : {};
-      finishing.add(job.file, job.target, job.own.virtualSize, whole);
-    }
-    return await finishing.disks();
-  } finally {
-    // A failed compression must not leave a finishing still renaming files the undo removes.
-    await finishing.settle();
-  }
 }
 
 /**
@@ -285,24 +260,4 @@ async function undoRun(
     }
   }
   await removePointFiles(domainDir, plan.chain, plan.pointId);
-}
-
-/** libvirt's push job cannot compress: the finished target is rewritten compressed, same backing. */
-async function compressTarget(
-  ctx: Context,
-  domainDir: string,
-  job: CbtDiskJob,
-  transfer: Transfer,
-): Promise<void> {
-  const partial = path.join(domainDir, job.file) + PARTIAL;
-  const compressed = path.join(domainDir, job.file) + COMPRESSING;
-  try {
-    const rewrite = job.backing
-      ? qemuImg.copyLayer(partial, compressed, job.backing, false, transfer)
-      : qemuImg.flatten(partial, compressed, false, transfer);
-    await convertShowingProgress(ctx, rewrite, `${job.target}: compress`);
-    await fs.rename(compressed, partial);
-  } finally {
-    await fs.rm(compressed, { force: true });
-  }
 }
