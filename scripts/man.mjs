@@ -75,6 +75,10 @@ const EXAMPLES = [
   ["Restore points, chains and sizes:", "virtsnap list web01 -b /srv/backup"],
   ["Check every file of the repository:", "virtsnap verify web01 -b /srv/backup"],
   [
+    "Upgrade a repository written by an older virtsnap to the current catalog format:",
+    "virtsnap upgrade web01 -b /srv/backup",
+  ],
+  [
     "Restore the latest point into a folder and define it as a new domain:",
     "virtsnap restore web01 -b /srv/backup --to /var/lib/libvirt/images/web01-restored --define web01-restored",
   ],

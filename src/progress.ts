@@ -36,3 +36,42 @@ export async function convertShowingProgress(ctx: Context, cmd: Cmd, label: stri
     ctx.progress.clear();
   }
 }
+
+/** 1536 -> "1.5 KiB": the sizes of a progress line. */
+export function humanBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** The line of a phase measured in bytes: done of total, the rate so far, the time left. */
+export function byteLine(label: string, done: number, total: number, seconds: number): string {
+  const rate = seconds > 0 ? done / seconds : 0;
+  const eta = rate > 0 ? ` ETA ${Math.ceil(Math.max(0, total - done) / rate)}s` : "";
+  return `${label} ${humanBytes(done)}/${humanBytes(total)} ${humanBytes(rate)}/s${eta}`;
+}
+
+/**
+ * Feeds a bar with bytes as they are done. `remaining` is read at each step, for work whose total
+ * grows while it runs (files queued behind the one being hashed).
+ */
+export function byteMeter(
+  progress: Progress,
+  label: string,
+  remaining: () => number,
+  now: () => number = Date.now,
+): (bytes: number) => void {
+  const started = now();
+  let done = 0;
+  return (bytes) => {
+    done += bytes;
+    const total = done + remaining();
+    const line = byteLine(label, done, total, (now() - started) / 1000);
+    progress.update(line, total > 0 ? done / total : 1);
+  };
+}

@@ -19,6 +19,8 @@ export const STEPS = {
   rotate: ["catalog", "delete-chains"],
   prune: ["merge", "rename", "catalog", "delete"],
   restore: ["write-disks", "write-xml"],
+  // No journal: upgrade writes nothing but the catalog, atomically (src/commands/upgrade.ts).
+  upgrade: ["catalog"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Command = keyof typeof STEPS;

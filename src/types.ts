@@ -76,7 +76,10 @@ export interface PointDisk {
   format: "qcow2";
   virtualSize: number;
   bytes: number;
-  sha256: string;
+  /** Format 1: the whole file's SHA-256 (hex). */
+  sha256?: string;
+  /** Format 2: `sha256-4m:<hex>`, see src/repo/block-digest.ts. */
+  digest?: string;
   /**
    * Copied whole although the point is an incremental (a raw image in cbt mode cannot carry a dirty
    * bitmap; a disk new to the chain has no parent file); `reason` says which.
@@ -135,8 +138,14 @@ export interface ChainRecord {
   mode: Mode;
 }
 
+/**
+ * 1: disks carry a whole-file sha256. 2: disks carry a `sha256-4m:` digest of 4 MiB block hashes
+ * (boot and memory files keep sha256 in both).
+ */
+export type CatalogFormat = 1 | 2;
+
 export interface Catalog {
-  format: 1;
+  format: CatalogFormat;
   domain: { name: string; uuid: string };
   /** Names this repository's checkpoints (8 hex digits), made by the first cbt run that needs it. */
   repoId?: string;

@@ -6,22 +6,13 @@ import type { Journal } from "../journal.js";
 import { backupXml, checkpointXml } from "../libvirt/backup-xml.js";
 import { letQemuReach, qemuIdentity } from "../libvirt/qemu-access.js";
 import { freezeAsAsked } from "../libvirt/quiesce.js";
-import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
-import { COMPRESSING, domainXmlFile, PARTIAL } from "../repo/paths.js";
-import { finishPointFile } from "../repo/point-file.js";
-import type {
-  Catalog,
-  Domain,
-  PointDisk,
-  Quiesce,
-  Repository,
-  RestorePoint,
-  Transfer,
-} from "../types.js";
+import { whileFlushing } from "../repo/finishing.js";
+import { domainXmlFile, PARTIAL } from "../repo/paths.js";
+import type { Catalog, Domain, Quiesce, Repository, RestorePoint, Transfer } from "../types.js";
 import {
   deleteCheckpoint,
   dropAllCheckpoints,
@@ -30,8 +21,9 @@ import {
   pruneCheckpoints,
   saveCheckpointXml,
 } from "./checkpoints.js";
+import { finishFiles } from "./finish-files.js";
 import { waitForBackupJob } from "./job.js";
-import type { CbtDiskJob, CbtPlan } from "./plan.js";
+import type { CbtPlan } from "./plan.js";
 
 /**
  * One CBT run (DESIGN.md, "CBT mode"): targets are pre-created in the repository (an incremental
@@ -123,14 +115,10 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
       plan.parent,
     );
     await journal.step("wait");
-    await waitForBackupJob(ctx, domain.name);
+    const partials = plan.jobs.map((j) => path.join(repo.dir, j.file) + PARTIAL);
+    await whileFlushing(partials, () => waitForBackupJob(ctx, domain.name));
     await journal.step("finish-files");
-    const disks: PointDisk[] = [];
-    for (const job of plan.jobs) {
-      if (transfer.compress) await compressTarget(ctx, repo.dir, job, transfer);
-      const disk = await finishPointFile(ctx, repo.dir, job.file, job.target, job.own.virtualSize);
-      disks.push(job.wholeReason ? { ...disk, whole: true, reason: job.wholeReason } : disk);
-    }
+    const disks = await finishFiles(ctx, repo, transfer, plan);
     if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
@@ -272,24 +260,4 @@ async function undoRun(
     }
   }
   await removePointFiles(domainDir, plan.chain, plan.pointId);
-}
-
-/** libvirt's push job cannot compress: the finished target is rewritten compressed, same backing. */
-async function compressTarget(
-  ctx: Context,
-  domainDir: string,
-  job: CbtDiskJob,
-  transfer: Transfer,
-): Promise<void> {
-  const partial = path.join(domainDir, job.file) + PARTIAL;
-  const compressed = path.join(domainDir, job.file) + COMPRESSING;
-  try {
-    const rewrite = job.backing
-      ? qemuImg.copyLayer(partial, compressed, job.backing, false, transfer)
-      : qemuImg.flatten(partial, compressed, false, transfer);
-    await convertShowingProgress(ctx, rewrite, `${job.target}: compress`);
-    await fs.rename(compressed, partial);
-  } finally {
-    await fs.rm(compressed, { force: true });
-  }
 }

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Context } from "../context.js";
 import { OperationError } from "../errors.js";
 import { parseJobInfo } from "../libvirt/backup-xml.js";
+import { waitForJobEnd } from "../libvirt/job-events.js";
 
 /**
  * Polls the domain's job until it ends, then reads the completed record. libvirt writes that record
@@ -22,15 +22,16 @@ export async function waitForBackupJob(ctx: Context, domain: string): Promise<vo
   }
 }
 
+/** Tight polls, then libvirt's job-completed event (src/libvirt/job-events.ts). */
 async function pollJob(ctx: Context, domain: string): Promise<void> {
   let lastReport = 0;
-  for (;;) {
+  await waitForJobEnd(ctx, domain, "job-completed", async () => {
     if (ctx.signal.aborted) {
       await ctx.run(ctx.virsh.jobAbort(domain)).catch(() => {});
       throw new OperationError("interrupted; the backup job was aborted");
     }
     const info = parseJobInfo(await jobInfo(ctx, domain, false));
-    if (info.type === "None") return;
+    if (info.type === "None") return true;
     if (info.total && ctx.progress.enabled) {
       ctx.progress.update("backup job", (info.processed ?? 0) / info.total);
     } else if (info.total && Date.now() - lastReport > 5000) {
@@ -39,8 +40,8 @@ async function pollJob(ctx: Context, domain: string): Promise<void> {
         `backup job: ${Math.floor((100 * (info.processed ?? 0)) / info.total)}% of ${info.total} bytes`,
       );
     }
-    await sleep(50);
-  }
+    return false;
+  });
 }
 
 /** A domain that dies mid-job shows up as any of several virsh errors; ask libvirt what happened. */

@@ -11,6 +11,7 @@ import { pruneWiring } from "./commands/prune.js";
 import { repairWiring } from "./commands/repair.js";
 import { restoreWiring } from "./commands/restore.js";
 import { rotateWiring } from "./commands/rotate.js";
+import { upgradeWiring } from "./commands/upgrade.js";
 import { verifyWiring } from "./commands/verify.js";
 import { versionLine } from "./version.js";
 import type { Wiring } from "./wiring.js";
@@ -27,6 +28,7 @@ const BEFORE_DEBUG = [
   consolidateWiring,
   verifyWiring,
   repairWiring,
+  upgradeWiring,
 ];
 const AFTER_DEBUG = [infoWiring];
 const DEBUG = [failpointsWiring];

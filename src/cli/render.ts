@@ -6,6 +6,7 @@ import type { PruneReport } from "../commands/prune.js";
 import type { RepairReport } from "../commands/repair.js";
 import type { RestoreReport } from "../commands/restore.js";
 import type { RotateReport } from "../commands/rotate.js";
+import type { UpgradeReport } from "../commands/upgrade.js";
 import type { VerifyReport } from "../commands/verify.js";
 
 /** Human-readable text for each command's report; --json prints the report itself instead. */
@@ -193,4 +194,10 @@ export function renderPrune(report: PruneReport): string {
   );
   if (!dry) lines.push(`repository: ${size(report.bytesBefore)} -> ${size(report.bytesAfter)}`);
   return lines.join("\n");
+}
+
+export function renderUpgrade(report: UpgradeReport): string {
+  if (report.from === report.to)
+    return `${report.domain}: catalog is format ${report.to} already; nothing to do`;
+  return `${report.domain}: catalog upgraded from format ${report.from} to ${report.to} (${report.files} disk files, ${size(report.bytes)} checked)`;
 }

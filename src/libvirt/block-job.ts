@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Context } from "../context.js";
 import { blockJobFraction } from "../progress.js";
+import { waitForJobEnd } from "./job-events.js";
 
 /**
  * Waits until the disk has no block job left. A finished non-active commit leaves nothing behind,
@@ -8,13 +9,13 @@ import { blockJobFraction } from "../progress.js";
  */
 export async function waitForBlockJob(ctx: Context, domain: string, target: string): Promise<void> {
   try {
-    for (;;) {
+    await waitForJobEnd(ctx, domain, "block-job-2", async () => {
       const { stdout } = await ctx.run(ctx.virsh.blockJobInfo(domain, target));
-      if (stdout.trim() === "") return;
+      if (stdout.trim() === "") return true;
       const fraction = blockJobFraction(stdout);
       if (fraction !== undefined) ctx.progress.update(`${target}: block commit`, fraction);
-      await sleep(50);
-    }
+      return false;
+    });
   } finally {
     ctx.progress.clear();
   }

@@ -6,8 +6,12 @@ import type { Virsh } from "./virsh.js";
 
 /** Reads a domain's live XML and state; an unknown name is the user's mistake (exit 2). */
 export async function readDomain(run: Run, virsh: Virsh, name: string): Promise<Domain> {
-  const state = (await run(virsh.domState(name)).catch(unknownDomain(name))).stdout.trim();
-  const xml = (await run(virsh.dumpXml(name))).stdout;
+  // Side by side: two virsh round trips for the price of one.
+  const stateRun = run(virsh.domState(name)).catch(unknownDomain(name));
+  const xmlRun = run(virsh.dumpXml(name)).catch(unknownDomain(name));
+  await Promise.allSettled([stateRun, xmlRun]);
+  const state = (await stateRun).stdout.trim();
+  const xml = (await xmlRun).stdout;
   const parsed = await parseDomainXml(xml);
   return { ...parsed, active: isActive(state, name), xml };
 }

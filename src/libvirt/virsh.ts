@@ -123,6 +123,9 @@ export function virsh(uri: string) {
         "--reuse-external",
       ),
     jobInfo: (domain: string) => read("domjobinfo", "--domain", domain),
+    /** Returns at the first such event of the domain, or fails after `timeoutS` seconds without one. */
+    eventWait: (domain: string, event: string, timeoutS: number) =>
+      read("event", "--domain", domain, "--event", event, "--timeout", String(timeoutS)),
     /** Reading the completed job's record also clears it, so the next read starts clean. */
     completedJobInfo: (domain: string) => read("domjobinfo", "--domain", domain, "--completed"),
     jobAbort: (domain: string) => write("domjobabort", "--domain", domain),

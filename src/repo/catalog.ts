@@ -3,11 +3,18 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { describeIoError, OperationError } from "../errors.js";
 import type { Catalog, ChainRecord, Level, Mode, RestorePoint } from "../types.js";
+import { isBlockDigest } from "./block-digest.js";
+import { CURRENT_FORMAT } from "./checksums.js";
 import { makeWritableDir, writeFileAtomic } from "./files.js";
 import { CATALOG_FILE, isPointId } from "./paths.js";
 
 export function emptyCatalog(domain: { name: string; uuid: string }): Catalog {
-  return { format: 1, domain: { name: domain.name, uuid: domain.uuid }, chains: [], points: [] };
+  return {
+    format: CURRENT_FORMAT,
+    domain: { name: domain.name, uuid: domain.uuid },
+    chains: [],
+    points: [],
+  };
 }
 
 /** The catalog of a domain's folder, or undefined if the domain was never backed up there. */
@@ -26,6 +33,11 @@ export async function readCatalog(domainDir: string): Promise<Catalog | undefine
   } catch {
     throw new OperationError(`${file} is not valid JSON; refusing to touch this repository`);
   }
+  const format = (data as Partial<Catalog> | null)?.format;
+  if (typeof format === "number" && format > CURRENT_FORMAT)
+    throw new OperationError(
+      `${file} is catalog format ${format}, newer than this virtsnap reads (1 and 2): use a newer virtsnap`,
+    );
   const problem = catalogProblem(data);
   if (problem)
     throw new OperationError(`${file} is damaged (${problem}); refusing to touch this repository`);
@@ -47,7 +59,7 @@ const LEVELS: Level[] = ["full", "inc", "diff", "copy"];
 export function catalogProblem(data: unknown): string | undefined {
   const c = data as Partial<Catalog> | null;
   if (typeof c !== "object" || c === null) return "not an object";
-  if (c.format !== 1) return `unknown format ${JSON.stringify(c.format)}`;
+  if (c.format !== 1 && c.format !== 2) return `unknown format ${JSON.stringify(c.format)}`;
   if (typeof c.domain?.name !== "string" || typeof c.domain?.uuid !== "string")
     return "no domain name/uuid";
   if (!Array.isArray(c.chains) || !Array.isArray(c.points)) return "no chains or points";
@@ -73,6 +85,8 @@ export function catalogProblem(data: unknown): string | undefined {
       )
     )
       return `point ${p.id} has bad disks`;
+    if (c.format === 2 && p.disks.some((d) => !isBlockDigest(d.digest)))
+      return `point ${p.id} has a disk without a block digest`;
     if (p.checkpoint !== undefined && typeof p.checkpoint !== "string")
       return `point ${p.id} has a bad checkpoint name`;
     seen.add(p.id);

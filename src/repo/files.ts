@@ -66,10 +66,14 @@ export async function commitHashed(file: string): Promise<{ sha256: string; byte
   return { sha256, bytes: (await fs.stat(file)).size };
 }
 
-export async function sha256File(file: string): Promise<string> {
+export async function sha256File(
+  file: string,
+  onBytes: (bytes: number) => void = () => {},
+): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) {
     hash.update(chunk as Buffer);
+    onBytes((chunk as Buffer).length);
   }
   return hash.digest("hex");
 }

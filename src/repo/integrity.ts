@@ -7,7 +7,7 @@ import { OperationError } from "../errors.js";
 import { inParallel } from "../parallel.js";
 import { parseCheck, qemuImg } from "../qemu/qemu-img.js";
 import type { AuxFile, Catalog, PointDisk, RestorePoint } from "../types.js";
-import { sha256File } from "./files.js";
+import { checksumMatches, type DiskChecksum } from "./checksums.js";
 
 /** Files are checked side by side: hashing is I/O, `qemu-img check` mostly waiting. */
 export const FILES_AT_ONCE = 4;
@@ -57,11 +57,12 @@ async function sizeProblem(
 /** Size first (a truncated file needs no hashing), then the checksum: the catalog's own record. */
 async function contentProblem(
   dir: string,
-  entry: { file: string; bytes: number; sha256: string },
+  entry: { file: string; bytes: number } & DiskChecksum,
+  onBytes?: (bytes: number) => void,
 ): Promise<FileProblem | undefined> {
   const problem = await sizeProblem(dir, entry);
   if (problem) return problem;
-  if ((await sha256File(path.join(dir, entry.file))) !== entry.sha256)
+  if (!(await checksumMatches(entry, path.join(dir, entry.file), onBytes)))
     return { file: entry.file, reason: "checksum differs from the catalog" };
   return undefined;
 }
@@ -73,15 +74,19 @@ interface ImageInfo {
   "backing-filename-format"?: string;
 }
 
-/** One disk file of one point: size, sha256, `qemu-img check`, format, virtual size, backing link. */
+/**
+ * One disk file of one point: size, checksum (sha256 or block digest), `qemu-img check`, format,
+ * virtual size, backing link. `onBytes` hears of the bytes hashed (a progress bar).
+ */
 export async function diskFileProblems(
   ctx: Context,
   dir: string,
   catalog: Catalog,
   point: RestorePoint,
   disk: PointDisk,
+  onBytes?: (bytes: number) => void,
 ): Promise<FileProblem[]> {
-  const content = await contentProblem(dir, disk);
+  const content = await contentProblem(dir, disk, onBytes);
   if (content?.missing) return [content];
   const file = path.join(dir, disk.file);
   const problems: FileProblem[] = content ? [content] : [];
@@ -111,8 +116,12 @@ export async function diskFileProblems(
 }
 
 /** A boot or memory file: size and sha256. */
-export async function auxFileProblems(dir: string, aux: AuxFile): Promise<FileProblem[]> {
-  const problem = await contentProblem(dir, aux);
+export async function auxFileProblems(
+  dir: string,
+  aux: AuxFile,
+  onBytes?: (bytes: number) => void,
+): Promise<FileProblem[]> {
+  const problem = await contentProblem(dir, aux, onBytes);
   return problem ? [problem] : [];
 }
 

@@ -13,17 +13,9 @@ import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
 import { withPoint, writeCatalog } from "../repo/catalog.js";
 import { commitHashed, prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
+import { Finishing, whileFlushing } from "../repo/finishing.js";
 import { domainXmlFile, memoryFile, PARTIAL } from "../repo/paths.js";
-import { finishPointFile } from "../repo/point-file.js";
-import type {
-  AuxFile,
-  Domain,
-  PointDisk,
-  Quiesce,
-  Repository,
-  RestorePoint,
-  Transfer,
-} from "../types.js";
+import type { AuxFile, Domain, Quiesce, Repository, RestorePoint, Transfer } from "../types.js";
 import type { DiskJob, SnapshotPlan } from "./plan.js";
 
 /**
@@ -57,8 +49,8 @@ export async function snapshotBackup(
     memory && path.join(repo.dir, memory) + PARTIAL,
   );
   let point: RestorePoint;
+  const finishing = new Finishing(ctx, repo.dir, repo.catalog.format);
   try {
-    const disks: PointDisk[] = [];
     await journal.step("copy");
     // nvram and TPM state right after the freeze, so they match the disks as closely as they can.
     const boot = await captureBootFiles(
@@ -70,8 +62,13 @@ export async function snapshotBackup(
       plan.parent,
     );
     const saved = memory ? [await finishMemoryFile(repo.dir, memory)] : [];
-    for (const job of plan.jobs)
-      disks.push(await copyFrozenLayer(ctx, domain, repo.dir, job, transfer));
+    for (const job of plan.jobs) {
+      await copyFrozenLayer(ctx, domain, repo.dir, job, transfer);
+      // Checked, flushed and hashed while the next disk copies.
+      const whole = job.wholeReason ? { whole: true as const, reason: job.wholeReason } : {};
+      finishing.add(job.file, job.target, job.frozen.virtualSize, whole);
+    }
+    const disks = await finishing.disks();
     await journal.step("save-xml");
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
@@ -93,6 +90,7 @@ export async function snapshotBackup(
     await writeCatalog(repo.dir, withPoint(repo.catalog, point));
   } catch (error) {
     ctx.log.info(`backup of '${domain.name}' failed; putting the disks back as they were`);
+    await finishing.settle();
     await removePointFiles(repo.dir, plan.chain, plan.pointId);
     await thaw(ctx, domain, plan, inactiveXml);
     throw error;
@@ -209,7 +207,8 @@ async function thaw(
 
 /**
  * full: a thin flattened copy of the frozen chain; inc: the frozen overlay itself, relinked to the
- * parent (a plain file copy, or qemu-img when it compresses or keeps to a bandwidth).
+ * parent (a plain file copy, or qemu-img when it compresses or keeps to a bandwidth). Leaves
+ * `<file>.partial`, flushed as it was written.
  */
 async function copyFrozenLayer(
   ctx: Context,
@@ -217,9 +216,18 @@ async function copyFrozenLayer(
   domainDir: string,
   job: DiskJob,
   transfer: Transfer,
-): Promise<PointDisk> {
-  const file = path.join(domainDir, job.file);
-  const partial = file + PARTIAL;
+): Promise<void> {
+  const partial = path.join(domainDir, job.file) + PARTIAL;
+  await whileFlushing([partial], () => copyInto(ctx, domain, partial, job, transfer));
+}
+
+async function copyInto(
+  ctx: Context,
+  domain: Domain,
+  partial: string,
+  job: DiskJob,
+  transfer: Transfer,
+): Promise<void> {
   ctx.log.info(
     `disk ${job.target}: copying ${job.level === "inc" ? "changes" : "all data"} to ${job.file}`,
   );
@@ -238,8 +246,6 @@ async function copyFrozenLayer(
     const flatten = qemuImg.flatten(job.frozen.file, partial, domain.active, transfer);
     await convertShowingProgress(ctx, flatten, `${job.target}: copy`);
   }
-  const disk = await finishPointFile(ctx, domainDir, job.file, job.target, job.frozen.virtualSize);
-  return job.wholeReason ? { ...disk, whole: true, reason: job.wholeReason } : disk;
 }
 
 /** After the point is safe: commit what the snapshot froze back into the own image. */

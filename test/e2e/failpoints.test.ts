@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import { writeAsFormat1 } from "../lab/formats.js";
 import { LabDomain, must, tempDir, virtsnap } from "../lab/lab.js";
 import { listPoints, PointBook } from "../lab/points.js";
 
@@ -95,6 +96,15 @@ const CASES: Record<string, Case> = {
     },
     killed: (book) => ["rotate", book.vm.name, "-b", book.backupDir, "--keep-chains", "1"],
   },
+  upgrade: {
+    mode: "snapshot",
+    running: true,
+    setup: async (book) => {
+      await book.backup("--mode", "snapshot");
+      await writeAsFormat1(book.backupDir, book.vm.name);
+    },
+    killed: (book) => ["upgrade", book.vm.name, "-b", book.backupDir],
+  },
 };
 
 async function assertClean(book: PointBook, c: Case): Promise<void> {
@@ -146,6 +156,7 @@ describe("kill at every step, repair, back up again", async () => {
       "rotate",
       "prune",
       "restore",
+      "upgrade",
     ]);
     assert.deepEqual(table["backup.snapshot"]?.slice(0, 2), [
       "backup.snapshot.freeze",

@@ -21,7 +21,10 @@ export interface ListedPoint {
     format: string;
     virtualSize: number;
     bytes: number;
-    sha256: string;
+    /** Catalog format 1. */
+    sha256?: string;
+    /** Catalog format 2: `sha256-4m:<hex>`. */
+    digest?: string;
   }[];
 }
 

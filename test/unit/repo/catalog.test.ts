@@ -33,7 +33,7 @@ function point(id: string, chain: string, parent: string | null): RestorePoint {
         format: "qcow2",
         virtualSize: 1,
         bytes: 1,
-        sha256: "x",
+        digest: `sha256-4m:${"0".repeat(64)}`,
       },
     ],
   };
@@ -55,8 +55,28 @@ describe("catalog validation", () => {
     assert.equal(catalogProblem(goodCatalog()), undefined);
   });
 
+  it("accepts a format-1 catalog, whose disks carry a whole-file sha256", () => {
+    const old = goodCatalog();
+    const points = old.points.map((p) => ({
+      ...p,
+      disks: p.disks.map(({ digest: _, ...d }) => ({ ...d, sha256: "a".repeat(64) })),
+    }));
+    assert.equal(catalogProblem({ ...old, format: 1, points }), undefined);
+  });
+
   const broken: [string, (c: Catalog) => unknown, RegExp][] = [
-    ["unknown format", (c) => ({ ...c, format: 2 }), /unknown format/],
+    ["unknown format", (c) => ({ ...c, format: 3 }), /unknown format/],
+    [
+      "a format-2 disk with only a sha256",
+      (c) => ({
+        ...c,
+        points: c.points.map((p) => ({
+          ...p,
+          disks: p.disks.map((d) => ({ target: d.target, file: d.file, sha256: "x" })),
+        })),
+      }),
+      /without a block digest/,
+    ],
     ["no domain", (c) => ({ ...c, domain: undefined }), /no domain/],
     ["points out of order", (c) => ({ ...c, points: [...c.points].reverse() }), /out of order/],
     ["unknown chain", (c) => ({ ...c, chains: c.chains.slice(1) }), /unknown chain/],
@@ -148,6 +168,17 @@ describe("catalog files", () => {
       );
       assert.equal(await fs.readFile(file, "utf8"), text);
     }
+  });
+
+  it("a catalog newer than this build is refused in one line that says so", async () => {
+    await fs.writeFile(path.join(dir, "virtsnap.json"), JSON.stringify({ format: 3 }));
+    await assert.rejects(
+      readCatalog(dir),
+      (e: unknown) =>
+        e instanceof OperationError &&
+        /is catalog format 3, newer than this virtsnap reads \(1 and 2\)/.test(e.message) &&
+        !e.message.includes("\n"),
+    );
   });
 });
 

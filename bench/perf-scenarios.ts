@@ -1,0 +1,178 @@
+/** bench/perf's measurements, one function per comparison; each returns seconds (and counts). */
+import fs from "node:fs/promises";
+import path from "node:path";
+import { identical, type LabDomain, must } from "../test/lab/lab.js";
+import { timed } from "./common.js";
+import {
+  catSeconds,
+  dropCaches,
+  dropCheckpoints,
+  filesUnder,
+  processCount,
+  settle,
+  timedTool,
+  URI,
+  type VirtsnapRun,
+  virtsnapRun,
+} from "./perf-run.js";
+
+export interface Idle {
+  seconds: number;
+  processes: number;
+  run: VirtsnapRun;
+}
+
+export interface SnapshotFigures {
+  full: number;
+  cpSync: number;
+  idle: Idle;
+  verify: number;
+  cat: number;
+  verifiedBytes: number;
+  rss: number[];
+}
+
+const own = (vm: LabDomain, i = 0) => vm.disks[i]?.path as string;
+
+function backupArgs(
+  vm: LabDomain,
+  repo: string,
+  mode: string,
+  level: string,
+  extra: string[] = [],
+) {
+  return ["--json", "backup", vm.name, "-b", repo, "--mode", mode, "--level", level, ...extra];
+}
+
+/** Snapshot mode: a full vs cp --sparse=always + sync; an idle inc; verify vs cat. */
+export async function snapshotFigures(
+  vm: LabDomain,
+  scratch: string,
+  i: number,
+): Promise<SnapshotFigures> {
+  const repo = path.join(scratch, `snap-${i}`);
+  await settle(own(vm), scratch);
+  const full = await virtsnapRun(backupArgs(vm, repo, "snapshot", "full"));
+  const dest = path.join(scratch, "cp.qcow2");
+  await settle(own(vm), scratch);
+  const cpSync = await timedTool("cp", ["--sparse=always", own(vm), dest], dest);
+  await fs.rm(dest);
+  const idleRun = await virtsnapRun(backupArgs(vm, repo, "snapshot", "inc"));
+  const idle = { seconds: idleRun.seconds, processes: processCount(idleRun), run: idleRun };
+  const files = await filesUnder(path.join(repo, vm.name));
+  // Both read from the disk (a cold cache); where the cache cannot be dropped, both from memory.
+  if (!(await dropCaches())) await catSeconds(files);
+  const verify = await virtsnapRun(["--json", "verify", vm.name, "-b", repo]);
+  await dropCaches();
+  const cat = await catSeconds(files);
+  const sizes = await Promise.all(files.map(async (f) => (await fs.stat(f)).size));
+  await fs.rm(repo, { recursive: true, force: true });
+  return {
+    full: full.seconds,
+    cpSync,
+    idle,
+    verify: verify.seconds,
+    cat,
+    verifiedBytes: sizes.reduce((a, b) => a + b, 0),
+    rss: [full.rssMiB, idleRun.rssMiB, verify.rssMiB],
+  };
+}
+
+export interface CbtFigures {
+  full: [number, number];
+  inc: [number, number];
+  restore: [number, number];
+  idle: Idle;
+  rss: number[];
+}
+
+/** cbt mode vs virtnbdbackup on an identical domain: full, inc after 64 MiB, restore; sync in all. */
+export async function cbtFigures(
+  vs: LabDomain,
+  nbd: LabDomain,
+  scratch: string,
+  i: number,
+): Promise<CbtFigures> {
+  const dir = path.join(scratch, `cbt-${i}`);
+  await fs.mkdir(dir, { mode: 0o711 });
+  const repo = { vs: path.join(dir, "vs"), nbd: path.join(dir, "nbd") };
+  for (const vm of [vs, nbd]) await dropCheckpoints(vm.name);
+  const nbdArgs = (level: string) => ["-U", URI, "-d", nbd.name, "-l", level, "-o", repo.nbd, "-n"];
+  const both = async (level: string): Promise<[number, number, VirtsnapRun]> => {
+    await must("sync", []);
+    const run = await virtsnapRun(backupArgs(vs, repo.vs, "cbt", level));
+    const [syncS] = await timed(() => must("sync", ["-f", repo.vs]));
+    await must("sync", []);
+    return [run.seconds + syncS, await timedTool("virtnbdbackup", nbdArgs(level), dir), run];
+  };
+  const [fullVs, fullNbd, fullRun] = await both("full");
+  const offset = ((i - 1) % 8) * 128;
+  for (const vm of [vs, nbd]) await vm.write("vda", 0xa0 + i, offset, 64);
+  const [incVs, incNbd, incRun] = await both("inc");
+  const idleRun = await virtsnapRun(backupArgs(vs, repo.vs, "cbt", "inc"));
+  const out = { vs: path.join(dir, "vs-out"), nbd: path.join(dir, "nbd-out") };
+  await fs.mkdir(out.nbd);
+  await must("sync", []);
+  const restoreRun = await virtsnapRun([
+    "--json",
+    "restore",
+    vs.name,
+    "-b",
+    repo.vs,
+    "--to",
+    out.vs,
+  ]);
+  const [restoreSync] = await timed(() => must("sync", ["-f", out.vs]));
+  const nbdLog = path.join(dir, "virtnbdrestore.log");
+  const nbdRestore = await timedTool(
+    "virtnbdrestore",
+    ["-i", repo.nbd, "-o", out.nbd, "-n", "-L", nbdLog],
+    out.nbd,
+  );
+  if (!(await identical(path.join(out.vs, "vda.qcow2"), path.join(out.nbd, "vda.qcow2"))))
+    throw new Error(`run ${i}: the two restored images differ`);
+  await fs.rm(dir, { recursive: true, force: true });
+  return {
+    full: [fullVs, fullNbd],
+    inc: [incVs, incNbd],
+    restore: [restoreRun.seconds + restoreSync, nbdRestore],
+    idle: { seconds: idleRun.seconds, processes: processCount(idleRun), run: idleRun },
+    rss: [fullRun.rssMiB, incRun.rssMiB, idleRun.rssMiB, restoreRun.rssMiB],
+  };
+}
+
+/** A domain's disks in one run vs each disk alone (a fresh repository each), snapshot-mode fulls. */
+export async function multiDiskFigures(
+  vm: LabDomain,
+  scratch: string,
+  i: number,
+): Promise<{ together: number; oneByOne: number; rss: number[] }> {
+  const repo = path.join(scratch, `multi-${i}`);
+  for (const d of vm.disks) await settle(d.path, scratch);
+  const all = await virtsnapRun(backupArgs(vm, path.join(repo, "all"), "snapshot", "full"));
+  let oneByOne = 0;
+  const rss = [all.rssMiB];
+  for (const d of vm.disks) {
+    await settle(d.path, scratch);
+    const extra = ["--include", d.target];
+    const one = await virtsnapRun(
+      backupArgs(vm, path.join(repo, d.target), "snapshot", "full", extra),
+    );
+    oneByOne += one.seconds;
+    rss.push(one.rssMiB);
+  }
+  await fs.rm(repo, { recursive: true, force: true });
+  return { together: all.seconds, oneByOne, rss };
+}
+
+/** The big disk's full: wall time and peak RSS. */
+export async function largeFigures(
+  vm: LabDomain,
+  scratch: string,
+): Promise<{ seconds: number; rss: number }> {
+  const repo = path.join(scratch, "large");
+  await must("sync", []);
+  const run = await virtsnapRun(backupArgs(vm, repo, "snapshot", "full"));
+  await fs.rm(repo, { recursive: true, force: true });
+  return { seconds: run.seconds, rss: run.rssMiB };
+}
