@@ -1,14 +1,14 @@
 import path from "node:path";
 import type { Context } from "../context.js";
+import { withDomainLock } from "../domain-lock.js";
 import { JOURNAL_FILE, refuseIfInterrupted } from "../journal.js";
 import { checkDomainName } from "../libvirt/domain.js";
-import { lockDomain } from "../lock.js";
 import { byteMeter } from "../progress.js";
+import { existingRepo } from "../repo/access.js";
 import { writeCatalog } from "../repo/catalog.js";
 import { upgradeBytes, upgradedCatalog } from "../repo/catalog-upgrade.js";
 import { failpoint } from "../steps.js";
 import type { CatalogFormat } from "../types.js";
-import { existingRepo } from "./repo-access.js";
 
 export interface UpgradeOptions {
   domain: string;
@@ -32,8 +32,7 @@ export interface UpgradeReport {
  */
 export async function upgrade(ctx: Context, options: UpgradeOptions): Promise<UpgradeReport> {
   checkDomainName(options.domain);
-  const release = await lockDomain(ctx, options.domain, "upgrade");
-  try {
+  return withDomainLock(ctx, options.domain, "upgrade", async () => {
     const { dir, catalog } = await existingRepo(options.backupDir, options.domain);
     const report = { domain: options.domain, from: catalog.format, to: catalog.format };
     if (catalog.format === 2) return { ...report, files: 0, bytes: 0 };
@@ -56,7 +55,5 @@ export async function upgrade(ctx: Context, options: UpgradeOptions): Promise<Up
     const files = catalog.points.reduce((n, p) => n + p.disks.length, 0);
     ctx.log.debug(`${options.domain}: catalog upgraded from format 1 to 2 (${files} disk files)`);
     return { ...report, to: upgraded.format, files, bytes };
-  } finally {
-    await release();
-  }
+  });
 }

@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { inParallel } from "../parallel.js";
 import { byteMeter } from "../progress.js";
+import { existingRepo } from "../repo/access.js";
 import { findPoint } from "../repo/catalog.js";
 import {
   auxFileProblems,
@@ -13,7 +14,6 @@ import {
   pointWithAncestors,
 } from "../repo/integrity.js";
 import type { Catalog, RestorePoint } from "../types.js";
-import { existingRepo } from "./repo-access.js";
 
 export interface VerifyOptions {
   domain: string;
