@@ -8,7 +8,7 @@ import { letQemuReach, qemuIdentity } from "../libvirt/qemu-access.js";
 import { freezeAsAsked } from "../libvirt/quiesce.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
-import { withPoint, writeCatalog } from "../repo/catalog.js";
+import { newPoint, withPoint, writeCatalog } from "../repo/catalog.js";
 import { prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
 import { whileFlushing } from "../repo/finishing.js";
 import { domainXmlFile, PARTIAL } from "../repo/paths.js";
@@ -124,18 +124,8 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
       inactiveXml,
     );
-    const parent = plan.parent?.id ?? null;
     point = {
-      id: plan.pointId,
-      time,
-      mode: "cbt",
-      level: plan.level,
-      chain: plan.chain,
-      parent,
-      quiesced,
-      disks,
-      ...(plan.excluded?.length ? { excluded: plan.excluded } : {}),
-      ...(boot.length > 0 ? { files: boot } : {}),
+      ...newPoint(plan, { mode: "cbt", time, quiesced, disks, files: boot }),
       ...(plan.checkpoint ? { checkpoint: plan.checkpoint } : {}),
     };
     await journal.step("catalog");

@@ -2,7 +2,16 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describeIoError, OperationError } from "../errors.js";
-import type { Catalog, ChainRecord, Level, Mode, RestorePoint } from "../types.js";
+import type {
+  AuxFile,
+  Catalog,
+  ChainRecord,
+  ExcludedDisk,
+  Level,
+  Mode,
+  PointDisk,
+  RestorePoint,
+} from "../types.js";
 import { isBlockDigest } from "./block-digest.js";
 import { CURRENT_FORMAT } from "./checksums.js";
 import { makeWritableDir, writeFileAtomic } from "./files.js";
@@ -136,6 +145,34 @@ export function pointsOfChain(catalog: Catalog, chainId: string): RestorePoint[]
 export function chainDepth(catalog: Catalog): number {
   const tip = chainTip(catalog);
   return tip ? pointsOfChain(catalog, tip.chain).length : 0;
+}
+
+/** What a mode's plan decided about the point it makes. */
+export interface PointPlan {
+  pointId: string;
+  chain: string;
+  level: Level;
+  parent: RestorePoint | undefined;
+  excluded?: ExcludedDisk[];
+}
+
+/** The catalog record of a point whose files are all written, in both modes. */
+export function newPoint(
+  plan: PointPlan,
+  made: { mode: Mode; time: string; quiesced: boolean; disks: PointDisk[]; files: AuxFile[] },
+): RestorePoint {
+  return {
+    id: plan.pointId,
+    time: made.time,
+    mode: made.mode,
+    level: plan.level,
+    chain: plan.chain,
+    parent: plan.parent?.id ?? null,
+    quiesced: made.quiesced,
+    disks: made.disks,
+    ...(plan.excluded?.length ? { excluded: plan.excluded } : {}),
+    ...(made.files.length > 0 ? { files: made.files } : {}),
+  };
 }
 
 /** A new catalog with the point (and its chain, when the point starts one) added. */
