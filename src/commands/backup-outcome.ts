@@ -1,8 +1,8 @@
 import path from "node:path";
 import type { Context } from "../context.js";
-import { type DomainMetrics, writeMetricsFile } from "../metrics.js";
 import { repoState, statusFigures, usableName } from "../repo/figures.js";
 import { exists, writeFileAtomic } from "../repo/files.js";
+import { type DomainMetrics, writeMetricsFile } from "../repo/metrics.js";
 import { domainDir, STATUS_FILE } from "../repo/paths.js";
 import type { BackupReport, DomainResult } from "./backup-report.js";
 

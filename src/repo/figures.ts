@@ -2,9 +2,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "../context.js";
 import { checkDomainName } from "../libvirt/domain.js";
-import { type RepoFigures, writeMetricsFile } from "../metrics.js";
 import { chainDepth, latestPoint, readCatalog } from "./catalog.js";
 import { writeFileAtomic } from "./files.js";
+import { type RepoFigures, writeMetricsFile } from "./metrics.js";
 import { domainDir, STATUS_FILE } from "./paths.js";
 
 // What the repository holds, for status.json and the metrics: backup, prune and rotate change it.

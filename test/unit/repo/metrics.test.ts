@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type DomainMetrics, escapeLabel, renderMetrics } from "../../src/metrics.js";
+import { type DomainMetrics, escapeLabel, renderMetrics } from "../../../src/repo/metrics.js";
 
 const figures = (domain: string, ok: boolean): DomainMetrics => ({
   domain,

@@ -1,5 +1,5 @@
 import fs from "node:fs/promises";
-import { writeFileAtomic } from "./repo/files.js";
+import { writeFileAtomic } from "./files.js";
 
 /** What one backup run of a domain did. */
 export interface RunFigures {
