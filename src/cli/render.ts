@@ -8,19 +8,9 @@ import type { RestoreReport } from "../commands/restore.js";
 import type { RotateReport } from "../commands/rotate.js";
 import type { UpgradeReport } from "../commands/upgrade.js";
 import type { VerifyReport } from "../commands/verify.js";
+import { humanBytes } from "../progress.js";
 
 /** Human-readable text for each command's report; --json prints the report itself instead. */
-
-export function size(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
@@ -47,7 +37,7 @@ export function renderBackup(report: BackupReport): string | null {
   const rows = [["DOMAIN", "RESULT", "MODE", "LEVEL", "POINT", "SIZE", "SECONDS", "WARNINGS"]];
   for (const r of report.domains) {
     const result = r.status === "failed" ? "FAILED" : r.status;
-    const bytes = r.bytes === undefined ? "-" : size(r.bytes);
+    const bytes = r.bytes === undefined ? "-" : humanBytes(r.bytes);
     rows.push([
       r.domain,
       result,
@@ -76,7 +66,7 @@ function domainLine(r: DomainResult): string {
   if (r.status === "planned")
     return `${r.domain}: would take point ${r.point} (${r.level}, chain ${r.chain}): ${disks}`;
   const quiesced = r.quiesced === false ? ", crash-consistent" : "";
-  return `${r.domain}: point ${r.point} (${r.level}${quiesced}, chain ${r.chain}): ${disks}; ${size(r.bytes ?? 0)} in ${r.seconds.toFixed(1)} s`;
+  return `${r.domain}: point ${r.point} (${r.level}${quiesced}, chain ${r.chain}): ${disks}; ${humanBytes(r.bytes ?? 0)} in ${r.seconds.toFixed(1)} s`;
 }
 
 export function renderList(domains: DomainPoints[]): string {
@@ -91,7 +81,15 @@ export function renderList(domains: DomainPoints[]): string {
           ...p.disks.map((d) => (d.whole ? `${d.target}(whole)` : d.target)),
           ...(p.excluded ?? []).map((e) => `-${e.target}`),
         ].join(",");
-        rows.push([p.id, p.level, p.mode, p.chain, disks, size(bytes), p.quiesced ? "yes" : "no"]);
+        rows.push([
+          p.id,
+          p.level,
+          p.mode,
+          p.chain,
+          disks,
+          humanBytes(bytes),
+          p.quiesced ? "yes" : "no",
+        ]);
       }
       return `${domain}: ${points.length} point(s)\n${table(rows)}`;
     })
@@ -116,7 +114,7 @@ export function renderRestore(report: RestoreReport): string {
 export function renderRotate(report: RotateReport): string {
   const verb = report.dryRun ? "would remove" : "removed";
   const lines = report.removedChains.map(
-    (c) => `${report.domain}: ${verb} chain ${c.id} (${points(c.points)}, ${size(c.bytes)})`,
+    (c) => `${report.domain}: ${verb} chain ${c.id} (${points(c.points)}, ${humanBytes(c.bytes)})`,
   );
   if (lines.length === 0) lines.push(`${report.domain}: no chain to remove`);
   lines.push(
@@ -190,14 +188,15 @@ export function renderPrune(report: PruneReport): string {
   lines.push(
     removed === 0
       ? `${dry ? "would remove" : "removed"}: none`
-      : `${dry ? "would remove" : "removed"} ${points(removed)}: ${report.removed.join(", ")} (${size(report.removedBytes)} of files)`,
+      : `${dry ? "would remove" : "removed"} ${points(removed)}: ${report.removed.join(", ")} (${humanBytes(report.removedBytes)} of files)`,
   );
-  if (!dry) lines.push(`repository: ${size(report.bytesBefore)} -> ${size(report.bytesAfter)}`);
+  if (!dry)
+    lines.push(`repository: ${humanBytes(report.bytesBefore)} -> ${humanBytes(report.bytesAfter)}`);
   return lines.join("\n");
 }
 
 export function renderUpgrade(report: UpgradeReport): string {
   if (report.from === report.to)
     return `${report.domain}: catalog is format ${report.to} already; nothing to do`;
-  return `${report.domain}: catalog upgraded from format ${report.from} to ${report.to} (${report.files} disk files, ${size(report.bytes)} checked)`;
+  return `${report.domain}: catalog upgraded from format ${report.from} to ${report.to} (${report.files} disk files, ${humanBytes(report.bytes)} checked)`;
 }

@@ -6,9 +6,9 @@ import {
   renderRepair,
   renderRotate,
   renderVerify,
-  size,
 } from "../../../src/cli/render.js";
 import type { BackupReport, DomainResult } from "../../../src/commands/backup.js";
+import { humanBytes } from "../../../src/progress.js";
 
 const ok = (domain: string, bytes: number): DomainResult => ({
   domain,
@@ -41,10 +41,10 @@ const run = (domains: DomainResult[], extra: Partial<BackupReport> = {}): Backup
 });
 
 describe("render", () => {
-  it("size() renders binary units", () => {
-    assert.equal(size(512), "512 B");
-    assert.equal(size(1536), "1.5 KiB");
-    assert.equal(size(5 * 2 ** 30), "5.0 GiB");
+  it("sizes in reports are humanBytes(): binary units", () => {
+    assert.equal(humanBytes(512), "512 B");
+    assert.equal(humanBytes(1536), "1.5 KiB");
+    assert.equal(humanBytes(5 * 2 ** 30), "5.0 GiB");
   });
 
   it("backup: one line per domain; a table and a summary for several; null when stderr said it", () => {
