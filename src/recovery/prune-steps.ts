@@ -135,7 +135,9 @@ async function recatalog(
       d !== point.disks.find((o) => o.target === d.target) || files.relinked.has(d.file);
     const disks = await Promise.all(
       current.disks.map((d) =>
-        changed(d) ? describePointFile(ctx, repoDir, d.file, d.target, d.virtualSize) : d,
+        changed(d)
+          ? describePointFile(ctx, repoDir, d.file, d.target, d.virtualSize, catalog.format)
+          : d,
       ),
     );
     points.push({ ...current, disks });

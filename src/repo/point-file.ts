@@ -4,8 +4,7 @@ import type { Context } from "../context.js";
 import { CommandError, OperationError } from "../errors.js";
 import { parseCheck, qemuImg } from "../qemu/qemu-img.js";
 import type { CatalogFormat, PointDisk } from "../types.js";
-import { readCatalog } from "./catalog.js";
-import { CURRENT_FORMAT, type DiskChecksum, diskChecksum } from "./checksums.js";
+import { type DiskChecksum, diskChecksum } from "./checksums.js";
 import { commitPartial, fsyncFile } from "./files.js";
 import { PARTIAL } from "./paths.js";
 
@@ -16,10 +15,9 @@ export async function describePointFile(
   file: string,
   target: string,
   virtualSize: number,
+  format: CatalogFormat,
 ): Promise<PointDisk> {
   const absolute = path.join(domainDir, file);
-  // The catalog being changed is still the one on disk: its format says which checksum to keep.
-  const format = (await readCatalog(domainDir))?.format ?? CURRENT_FORMAT;
   const checksum = await checkFlushAndSum(ctx, absolute, format);
   const { size } = await fs.stat(absolute);
   return { target, file, format: "qcow2", virtualSize, bytes: size, ...checksum };
