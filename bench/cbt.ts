@@ -43,6 +43,7 @@ import {
 } from "../test/lab/lab.js";
 import {
   commandLabel,
+  dropCheckpoints,
   duBytes,
   f2,
   f3,
@@ -292,16 +293,6 @@ async function describeHost(scratch: string): Promise<void> {
   const free = statfsSync(scratch);
   if (free.bavail * free.bsize < 4 * 1024 * MiB)
     throw new Error(`less than 4 GiB free in ${scratch}`);
-}
-
-/** Deletes every checkpoint of the domain (children first: their bitmaps merge into the parent). */
-async function dropCheckpoints(name: string): Promise<void> {
-  const out = await must("virsh", ["-c", URI, "checkpoint-list", name, "--name", "--topological"]);
-  const names = out
-    .split("\n")
-    .map((l) => l.trim())
-    .filter(Boolean);
-  for (const c of names.reverse()) await must("virsh", ["-c", URI, "checkpoint-delete", name, c]);
 }
 
 /** The same 512 MiB on both domains: 8 x 64 MiB, distinct patterns, 64 MiB holes between. */

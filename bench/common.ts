@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { must } from "../test/lab/lab.js";
 
 export const MiB = 1024 * 1024;
+export const LIBVIRT_URI = "qemu:///system";
 
 export interface Step {
   label: string;
@@ -85,4 +86,22 @@ export function parseRuns(
     throw new Error(`--runs needs an integer ${range}`);
   }
   return runs;
+}
+
+/** Deletes every checkpoint of the domain (children first: their bitmaps merge into the parent). */
+export async function dropCheckpoints(name: string): Promise<void> {
+  const out = await must("virsh", [
+    "-c",
+    LIBVIRT_URI,
+    "checkpoint-list",
+    name,
+    "--name",
+    "--topological",
+  ]);
+  const names = out
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  for (const c of names.reverse())
+    await must("virsh", ["-c", LIBVIRT_URI, "checkpoint-delete", name, c]);
 }

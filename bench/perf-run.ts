@@ -7,7 +7,6 @@ import { type LabDomain, must, sh } from "../test/lab/lab.js";
 import { commandLabel, timed } from "./common.js";
 
 const BIN = fileURLToPath(new URL("../../bin/virtsnap.js", import.meta.url));
-export const URI = "qemu:///system";
 
 export interface VirtsnapRun {
   seconds: number;
@@ -67,16 +66,6 @@ export async function settle(image: string, scratch: string): Promise<void> {
 export async function fill(vm: LabDomain, target: string, sizeMiB: number): Promise<void> {
   const chunks = Math.max(1, Math.round(sizeMiB / 64));
   for (let i = 0; i < chunks; i++) await vm.write(target, 0x10 + (i % 0xe0), i * 128, 64);
-}
-
-/** Deletes every checkpoint of the domain (children first: their bitmaps merge into the parent). */
-export async function dropCheckpoints(name: string): Promise<void> {
-  const out = await must("virsh", ["-c", URI, "checkpoint-list", name, "--name", "--topological"]);
-  const names = out
-    .split("\n")
-    .map((l) => l.trim())
-    .filter(Boolean);
-  for (const c of names.reverse()) await must("virsh", ["-c", URI, "checkpoint-delete", name, c]);
 }
 
 /** Every regular file below `dir`. */

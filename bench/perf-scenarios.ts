@@ -2,16 +2,14 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { identical, type LabDomain, must } from "../test/lab/lab.js";
-import { timed } from "./common.js";
+import { dropCheckpoints, timed, LIBVIRT_URI as URI } from "./common.js";
 import {
   catSeconds,
   dropCaches,
-  dropCheckpoints,
   filesUnder,
   processCount,
   settle,
   timedTool,
-  URI,
   type VirtsnapRun,
   virtsnapRun,
 } from "./perf-run.js";
