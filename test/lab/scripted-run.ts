@@ -51,6 +51,11 @@ export class ScriptedRun {
     return { stdout: answer.stdout ?? "", stderr: "" };
   };
 
+  /** The calls as program and subcommand ("virsh blockcommit"): a sequence without tmp paths. */
+  words(): string[] {
+    return this.calls.map((c) => c.split(" ").slice(0, 2).join(" "));
+  }
+
   /** The calls that match `pattern`, in order. */
   matching(pattern: RegExp): string[] {
     return this.calls.filter((c) => pattern.test(c));

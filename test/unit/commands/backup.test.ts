@@ -83,9 +83,6 @@ function cbtScript(disk: string): Script {
   ];
 }
 
-/** The commands without the paths of this run's tmp dir, for a readable expected sequence. */
-const words = (calls: string[]) => calls.map((c) => c.split(" ").slice(0, 2).join(" "));
-
 describe("backup with a scripted runner", () => {
   let work: string;
   let disk: string;
@@ -107,7 +104,7 @@ describe("backup with a scripted runner", () => {
     const report = await backup(ctx, options(work));
     assert.equal(report.ok, true, JSON.stringify(report));
     // The domain is read once (domstate, dumpxml), its chain once, after the host's probe.
-    assert.deepEqual(words(runner.calls), [
+    assert.deepEqual(runner.words(), [
       "virsh version",
       "virsh domcapabilities",
       "virsh domstate",
@@ -128,7 +125,7 @@ describe("backup with a scripted runner", () => {
     const { ctx } = scriptedContext(runner, path.join(work, "locks"));
     const report = await backup(ctx, options(work));
     assert.equal(report.ok, false);
-    const tail = words(runner.calls).slice(-3);
+    const tail = runner.words().slice(-3);
     assert.deepEqual(tail, ["virsh snapshot-create-as", "qemu-img convert", "virsh blockcommit"]);
     assert.match(runner.calls.at(-1) ?? "", new RegExp(`--active --pivot --base ${disk} `));
     const journal = await readJournal(path.join(work, "backups", NAME, "journal.json"));
@@ -142,7 +139,7 @@ describe("backup with a scripted runner", () => {
     const report = await backup(ctx, options(work));
     assert.equal(report.ok, false);
     assert.match(report.domains[0]?.error ?? "", /interrupted/);
-    const tail = words(runner.calls).slice(-2);
+    const tail = runner.words().slice(-2);
     assert.deepEqual(tail, ["qemu-img convert", "virsh blockcommit"]);
     assert.match(runner.calls.at(-1) ?? "", /--active --pivot/);
   });
@@ -152,7 +149,7 @@ describe("backup with a scripted runner", () => {
     const { ctx } = scriptedContext(runner, path.join(work, "locks"));
     const report = await backup(ctx, options(work, { mode: "cbt" }));
     assert.equal(report.ok, true, JSON.stringify(report));
-    assert.deepEqual(words(runner.calls), [
+    assert.deepEqual(runner.words(), [
       "virsh version",
       "virsh domcapabilities",
       "virsh domstate",
@@ -180,9 +177,8 @@ describe("backup with a scripted runner", () => {
     const report = await backup(ctx, options(work, { mode: "cbt" }));
     assert.equal(report.ok, false);
     assert.match(report.domains[0]?.error ?? "", /interrupted/);
-    const afterJob = words(
-      runner.calls.slice(runner.calls.findIndex((c) => c.includes("backup-begin"))),
-    );
+    const calls = runner.words();
+    const afterJob = calls.slice(calls.indexOf("virsh backup-begin"));
     assert.deepEqual(afterJob.slice(0, 3), [
       "virsh backup-begin",
       "virsh domjobabort",

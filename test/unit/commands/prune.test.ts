@@ -55,8 +55,6 @@ const script: Script = [
   [/^qemu-img check/, { stdout: "{}" }],
 ];
 
-const words = (calls: string[]) => calls.map((c) => c.split(" ").slice(0, 2).join(" "));
-
 describe("prune with a scripted runner", () => {
   let work: string;
   let backupDir: string;
@@ -84,7 +82,7 @@ describe("prune with a scripted runner", () => {
     const { ctx } = scriptedContext(runner, path.join(work, "locks"));
     const report = await prune(ctx, keepLast());
     assert.deepEqual(report.removed, IDS.slice(0, 2));
-    assert.deepEqual(words(runner.calls), [
+    assert.deepEqual(runner.words(), [
       "virsh list",
       "qemu-img commit",
       "qemu-img check",
@@ -111,7 +109,7 @@ describe("prune with a scripted runner", () => {
     const log = createLog({ level: "info", write: (line) => lines.push(line), tty: true });
     const before = await fs.readFile(path.join(dir, CATALOG_FILE), "utf8");
     await prune({ ...ctx, log }, keepLast(true));
-    assert.deepEqual(words(runner.calls), ["virsh list"]);
+    assert.deepEqual(runner.words(), ["virsh list"]);
     assert.deepEqual(
       lines
         .filter((l) => l.startsWith("would run: "))
@@ -133,10 +131,6 @@ describe("prune with a scripted runner", () => {
     const next = scriptedContext(again, path.join(work, "locks"));
     const report = await prune(next.ctx, keepLast());
     assert.deepEqual(report.interruptedPrune, IDS.slice(0, 2));
-    assert.deepEqual(words(again.calls), [
-      "qemu-img commit",
-      "qemu-img check",
-      "virsh checkpoint-list",
-    ]);
+    assert.deepEqual(again.words(), ["qemu-img commit", "qemu-img check", "virsh checkpoint-list"]);
   });
 });

@@ -32,8 +32,6 @@ function script(disk: string, chain: string[], job: string): Script {
   ];
 }
 
-const words = (calls: string[]) => calls.map((c) => c.split(" ").slice(0, 2).join(" "));
-
 describe("repair with a scripted runner", () => {
   let work: string;
   let disk: string;
@@ -54,7 +52,7 @@ describe("repair with a scripted runner", () => {
     const { ctx } = scriptedContext(runner, path.join(work, "locks"));
     const report = await repair(ctx, { domain: NAME, backupDir: path.join(work, "backups") });
     assert.deepEqual(report.actions, []);
-    assert.deepEqual(words(runner.calls), [
+    assert.deepEqual(runner.words(), [
       "virsh domstate",
       "virsh dumpxml",
       "virsh domjobinfo",
@@ -69,7 +67,7 @@ describe("repair with a scripted runner", () => {
     const runner = new ScriptedRun(script(disk, [disk], "Backup"));
     const { ctx } = scriptedContext(runner, path.join(work, "locks"));
     const report = await repair(ctx, { domain: NAME, backupDir: undefined });
-    assert.deepEqual(words(runner.calls).slice(2, 4), ["virsh domjobinfo", "virsh domjobabort"]);
+    assert.deepEqual(runner.words().slice(2, 4), ["virsh domjobinfo", "virsh domjobabort"]);
     assert.deepEqual(report.actions, [
       "aborted a backup job left running",
       `disk vda: deleted unused overlay ${orphan}`,
