@@ -2,16 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { missingDisks } from "../../../src/commands/restore-missing.js";
 import type { RestorePoint } from "../../../src/types.js";
-
-const BLOCK_XML = `<domain><name>d</name><devices>
-  <disk type='block' device='disk'><driver name='qemu' type='raw' cache='none'/>
-    <source dev='/dev/vg0/data'/><target dev='vdc' bus='virtio'/></disk>
-  <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-    <source file='/img/vda.qcow2'/><target dev='vda' bus='virtio'/></disk>
-  <disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>
-  <disk type='file' device='disk'><driver name='qemu' type='raw'/>
-    <source file='/img/vdx.raw'/><target dev='vdx' bus='virtio'/></disk>
-</devices></domain>`;
+import { BLOCK_XML } from "../libvirt/fixtures.js";
 
 describe("restore: the disks a point does not hold", () => {
   it("restore names the domain's disks a point does not hold, with the recorded reason", async () => {

@@ -5,6 +5,7 @@ import {
   withDiskSources,
   withReadOnlyBackingChains,
 } from "../../../src/libvirt/domain-xml.js";
+import { BLOCK_XML } from "./fixtures.js";
 
 const DOMAIN_XML = `<domain type='qemu'>
   <name>web &amp; "db" ü</name>
@@ -98,16 +99,6 @@ describe("domain XML", () => {
     await assert.rejects(parseDomainXml("<network/>"), /not a libvirt domain XML/);
   });
 });
-
-const BLOCK_XML = `<domain><name>d</name><devices>
-  <disk type='block' device='disk'><driver name='qemu' type='raw' cache='none'/>
-    <source dev='/dev/vg0/data'/><target dev='vdc' bus='virtio'/></disk>
-  <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-    <source file='/img/vda.qcow2'/><target dev='vda' bus='virtio'/></disk>
-  <disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>
-  <disk type='file' device='disk'><driver name='qemu' type='raw'/>
-    <source file='/img/vdx.raw'/><target dev='vdx' bus='virtio'/></disk>
-</devices></domain>`;
 
 describe("block disks in the domain XML", () => {
   it("a block disk is read with its device as source", async () => {
