@@ -1,5 +1,6 @@
 // The files a restore writes into --to: each one as .partial, flushed and renamed, and all of them
 // removed again when the restore fails half-way.
+import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -22,9 +23,27 @@ export async function writeImage(
   file: string,
   format: "qcow2" | "raw",
 ): Promise<void> {
-  await writeIntoPlace(file, (partial) =>
-    convertShowingProgress(ctx, qemuImg.convert(source, partial, format), path.basename(file)),
-  );
+  await writeIntoPlace(file, async (partial) => {
+    const direct = await takesDirectIo(partial);
+    if (!direct) ctx.log.debug(`${path.dirname(file)} has no O_DIRECT: writing through the cache`);
+    const convert = qemuImg.convert(source, partial, format, direct);
+    await convertShowingProgress(ctx, convert, path.basename(file));
+  });
+}
+
+/**
+ * Whether `file` (not there yet; made and removed again) can be written with O_DIRECT: EINVAL
+ * where the file system has none. Any other failure is qemu-img's to report, in its own words.
+ */
+async function takesDirectIo(file: string): Promise<boolean> {
+  const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fsConstants;
+  if (O_DIRECT === undefined) return false;
+  const flags = O_WRONLY | O_CREAT | O_EXCL | O_DIRECT;
+  const handle = await fs.open(file, flags, 0o600).catch(() => undefined);
+  // An open refused for O_DIRECT may have made the file all the same (ramfs does).
+  await handle?.close();
+  await fs.rm(file, { force: true });
+  return handle !== undefined;
 }
 
 /** A thin overlay whose backing is the repository file (absolute): QEMU only ever reads that one. */

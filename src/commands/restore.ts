@@ -9,7 +9,7 @@ import { checkQemuReaches, letQemuReach, qemuIdentityOfHost } from "../libvirt/q
 import { existingPoint, existingRepo } from "../repo/access.js";
 import { SWTPM_DIR, writeBootFile } from "../repo/boot-files.js";
 import { exists, makeWritableDir, writeFileAtomic } from "../repo/files.js";
-import { checkRestoreSources } from "../repo/integrity.js";
+import { type ContentCheck, startRestoreChecks } from "../repo/integrity.js";
 import { handBackIfUnread, lendLayers } from "../repo/lending.js";
 import { domainXmlFile } from "../repo/paths.js";
 import type { Catalog, ExcludedDisk, RestorePoint } from "../types.js";
@@ -66,14 +66,21 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
     }
     await handBackIfUnread(ctx, dir);
     const read = [...plan.bootFiles.map((b) => b.aux), ...(plan.resume ? [plan.memory] : [])];
-    await checkRestoreSources(ctx, dir, catalog, point, plan.disks, read.filter(isAux));
+    const contents = await startRestoreChecks(
+      ctx,
+      dir,
+      catalog,
+      point,
+      plan.disks,
+      read.filter(isAux),
+    );
     const savedXml = await fs.readFile(
       path.join(dir, domainXmlFile(point.chain, point.id)),
       "utf8",
     );
     const missing = await missingDisks(savedXml, point);
     tellMissing(ctx.log, point, missing);
-    const job = { ctx, options, dir, catalog, point, plan };
+    const job = { ctx, options, dir, catalog, point, plan, contents };
     await writeFiles(job);
     return { ...(await register(job)), missing };
   });
@@ -81,7 +88,7 @@ export async function restore(ctx: Context, options: RestoreOptions): Promise<Re
 
 /** Disks, boot files and the XML into --to; on any failure everything written there goes again. */
 async function writeFiles(job: RestoreJob): Promise<void> {
-  const { ctx, options, dir, catalog, point, plan } = job;
+  const { ctx, options, dir, catalog, point, plan, contents } = job;
   const { to } = plan;
   // Only a folder this restore makes is virtsnap's to open up for QEMU; a user's keeps its modes.
   const made = await firstMissingDir(to);
@@ -113,6 +120,8 @@ async function writeFiles(job: RestoreJob): Promise<void> {
       ctx.log.info(`${aux.kind}: writing ${file}`);
       await writeBootFile(path.join(dir, aux.file), file);
     }
+    // Nothing points at the written files, nor is defined or started, before every source matched.
+    await contents.passed();
     await journal.step("write-xml");
     await writeFileAtomic(plan.xmlFile, await restoredXml(ctx, options, dir, catalog, point, plan));
     await journal.close();
@@ -132,6 +141,8 @@ interface RestoreJob {
   catalog: Catalog;
   point: RestorePoint;
   plan: Plan;
+  /** The sources' checksums, computed while the disks are written. */
+  contents: ContentCheck;
 }
 
 const WHY = "the restored domain's QEMU opens these files";

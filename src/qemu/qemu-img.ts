@@ -67,8 +67,24 @@ export const qemuImg = {
       target,
     ),
 
-  convert: (source: string, target: string, format: "qcow2" | "raw") =>
-    write("convert", "-W", "-m", "8", "-O", format, source, target),
+  /**
+   * A standalone image of `source` (restore). `direct` writes past the page cache (-t none,
+   * O_DIRECT): buffered, eight writers into one file contend for its lock and copy every byte into
+   * the cache, and the fsync afterwards writes it all again (bench/perf: 2-3 s against 0.6 s for
+   * 1 GiB here); tmpfs and some network file systems have no O_DIRECT.
+   */
+  convert: (source: string, target: string, format: "qcow2" | "raw", direct: boolean) =>
+    write(
+      "convert",
+      "-W",
+      "-m",
+      "8",
+      ...(direct ? ["-t", "none"] : []),
+      "-O",
+      format,
+      source,
+      target,
+    ),
 
   /** Rewrite only the backing link in the header (the data already is a delta on top of it). */
   relink: (file: string, backing: string, backingFormat: string) =>

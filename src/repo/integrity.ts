@@ -19,6 +19,8 @@ export interface FileProblem {
   missing?: boolean;
 }
 
+const asList = (problem: FileProblem | undefined): FileProblem[] => (problem ? [problem] : []);
+
 /** The parent point's file this disk's file is backed by (incremental files only). */
 export function backingOf(
   catalog: Catalog,
@@ -76,7 +78,8 @@ interface ImageInfo {
 
 /**
  * One disk file of one point: size, checksum (sha256 or block digest), `qemu-img check`, format,
- * virtual size, backing link. `onBytes` hears of the bytes hashed (a progress bar).
+ * virtual size, backing link. The hashing and qemu-img's look at the metadata run side by side.
+ * `onBytes` hears of the bytes hashed (a progress bar).
  */
 export async function diskFileProblems(
   ctx: Context,
@@ -86,21 +89,37 @@ export async function diskFileProblems(
   disk: PointDisk,
   onBytes?: (bytes: number) => void,
 ): Promise<FileProblem[]> {
-  const content = await contentProblem(dir, disk, onBytes);
+  const [content, image] = await Promise.all([
+    contentProblem(dir, disk, onBytes),
+    imageProblems(ctx, dir, catalog, point, disk),
+  ]);
   if (content?.missing) return [content];
+  return content ? [content, ...image] : image;
+}
+
+/** What qemu-img says of one disk file: `check`, format, virtual size, backing link. */
+export async function imageProblems(
+  ctx: Context,
+  dir: string,
+  catalog: Catalog,
+  point: RestorePoint,
+  disk: PointDisk,
+): Promise<FileProblem[]> {
   const file = path.join(dir, disk.file);
-  const problems: FileProblem[] = content ? [content] : [];
+  const problems: FileProblem[] = [];
   const say = (reason: string) => problems.push({ file: disk.file, reason });
-  try {
-    const check = parseCheck((await ctx.run(qemuImg.check(file))).stdout);
-    if (check.corruptions + check.checkErrors > 0) say("qemu-img check found corruption");
-  } catch (error) {
-    say(`qemu-img check failed (${(error as Error).message})`);
-  }
-  const info = await ctx
-    .run(qemuImg.info(file))
-    .then((r) => JSON.parse(r.stdout) as ImageInfo)
-    .catch(() => undefined);
+  const [check, info] = await Promise.all([
+    ctx.run(qemuImg.check(file)).then(
+      (r) => parseCheck(r.stdout),
+      (error: Error) => error,
+    ),
+    ctx
+      .run(qemuImg.info(file))
+      .then((r) => JSON.parse(r.stdout) as ImageInfo)
+      .catch(() => undefined),
+  ]);
+  if (check instanceof Error) say(`qemu-img check failed (${check.message})`);
+  else if (check.corruptions + check.checkErrors > 0) say("qemu-img check found corruption");
   if (!info) return [...problems, { file: disk.file, reason: "qemu-img cannot read it" }];
   if (info.format !== "qcow2") say(`format is ${info.format}, not qcow2`);
   if (info["virtual-size"] !== disk.virtualSize) say("virtual size differs from the catalog");
@@ -121,8 +140,7 @@ export async function auxFileProblems(
   aux: AuxFile,
   onBytes?: (bytes: number) => void,
 ): Promise<FileProblem[]> {
-  const problem = await contentProblem(dir, aux, onBytes);
-  return problem ? [problem] : [];
+  return asList(await contentProblem(dir, aux, onBytes));
 }
 
 /** verify's wording: `<file> is missing` or `<file>: <reason>`. */
@@ -148,12 +166,54 @@ export function layersOf(
   return layers;
 }
 
+/** The hashing of a restore's sources, still running while the restore writes. */
+export interface ContentCheck {
+  /** Resolves when every file matched its checksum; throws restore's line for the first that did not. */
+  passed(): Promise<void>;
+}
+
 /**
  * Before a restore reads anything: every file it will read (each disk's chain down to its full,
- * and the boot and memory files given) checked against the catalog, sizes of all of them first. The
- * first damaged file, the oldest layer first, stops the restore with one line naming it and the
- * point it belongs to.
+ * and the boot and memory files given) checked against the catalog, sizes of all of them first,
+ * then qemu-img's look at each disk file. The first damaged file, the oldest layer first, stops
+ * the restore with one line naming it and the point it belongs to. The checksums take a full read
+ * of every file, so they run while the restore writes: the returned check says how they ended.
  */
+export async function startRestoreChecks(
+  ctx: Context,
+  dir: string,
+  catalog: Catalog,
+  point: RestorePoint,
+  disks: PointDisk[],
+  auxFiles: AuxFile[],
+): Promise<ContentCheck> {
+  const files: { point: RestorePoint; entry: PointDisk | AuxFile }[] = [];
+  for (const disk of disks) {
+    for (const layer of layersOf(catalog, point, disk).reverse())
+      files.push({ point: layer.point, entry: layer.disk });
+  }
+  for (const aux of auxFiles) files.push({ point, entry: aux });
+  // Missing or cut-short files are found in a moment; only then is anything read.
+  const sizes = await Promise.all(files.map((f) => sizeProblem(dir, f.entry)));
+  throwFirst(dir, files, sizes.map(asList));
+  const images = await inParallel(files, FILES_AT_ONCE, ({ point: p, entry }) =>
+    "target" in entry ? imageProblems(ctx, dir, catalog, p, entry) : Promise.resolve([]),
+  );
+  throwFirst(dir, files, images);
+  const hashing = inParallel(files, FILES_AT_ONCE, async ({ entry }) =>
+    asList(await contentProblem(dir, entry)),
+  );
+  // Settled into a function at once, so a restore that fails first leaves no unheard rejection.
+  const verdict = hashing.then(
+    (found) => () => throwFirst(dir, files, found),
+    (error: unknown) => () => {
+      throw error;
+    },
+  );
+  return { passed: async () => (await verdict)() };
+}
+
+/** startRestoreChecks and its checksums, all passed before anything is read (files, extract). */
 export async function checkRestoreSources(
   ctx: Context,
   dir: string,
@@ -162,23 +222,7 @@ export async function checkRestoreSources(
   disks: PointDisk[],
   auxFiles: AuxFile[],
 ): Promise<void> {
-  const files: { point: RestorePoint; entry: PointDisk | AuxFile }[] = [];
-  for (const disk of disks) {
-    for (const layer of layersOf(catalog, point, disk).reverse())
-      files.push({ point: layer.point, entry: layer.disk });
-  }
-  for (const aux of auxFiles) files.push({ point, entry: aux });
-  // Missing or cut-short files are found in a moment; only then is anything hashed.
-  const sizes = await Promise.all(files.map((f) => sizeProblem(dir, f.entry)));
-  throwFirst(
-    dir,
-    files,
-    sizes.map((p) => (p ? [p] : [])),
-  );
-  const found = await inParallel(files, FILES_AT_ONCE, ({ point: p, entry }) =>
-    "target" in entry ? diskFileProblems(ctx, dir, catalog, p, entry) : auxFileProblems(dir, entry),
-  );
-  throwFirst(dir, files, found);
+  await (await startRestoreChecks(ctx, dir, catalog, point, disks, auxFiles)).passed();
 }
 
 function throwFirst(dir: string, files: { point: RestorePoint }[], found: FileProblem[][]): void {
