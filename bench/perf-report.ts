@@ -1,4 +1,5 @@
 /** bench/perf's report: every target of issue 13 with its ratio (of medians), PASS/FAIL, and why. */
+import os from "node:os";
 import { f2, f3, median, mib, table } from "./common.js";
 import type { CbtFigures, SnapshotFigures } from "./perf-scenarios.js";
 
@@ -8,7 +9,7 @@ export interface Figures {
   cbt: CbtFigures[];
   multi: { together: number; oneByOne: number; rss: number[] }[];
   startup?: number;
-  large?: { seconds: number; rss: number };
+  large?: { seconds: number; rss: number; verify: number; cat: number; bytes: number };
 }
 
 interface Target {
@@ -29,6 +30,7 @@ function snapshotTargets(fig: Figures): Target[] {
   const verify = med(fig.snapshot, (s) => s.verify);
   const cat = med(fig.snapshot, (s) => s.cat);
   const verified = med(fig.snapshot, (s) => s.verifiedBytes);
+  const hashOnly = med(fig.snapshot, (s) => s.hashOnly);
   return [
     {
       name: "snapshot full: throughput vs cp --sparse=always + sync",
@@ -44,7 +46,7 @@ function snapshotTargets(fig: Figures): Target[] {
       ratio: cat / verify,
       goal: ">= 0.90x",
       pass: cat / verify >= 0.9,
-      why: "cat reads and hashes nothing; verify hashes every block (on up to 4 threads) and runs qemu-img check and info per file, each a process, plus node's start-up",
+      why: `cat reads and hashes nothing; verify hashes every block on up to 4 threads (nproc ${os.availableParallelism()} here), and the hashing alone, from a warm cache, takes ${f2(hashOnly)} s for these bytes: reading and hashing share the same cores, and node's start-up (${f3(fig.startup ?? 0)} s) and a qemu-img check and info per file come on top`,
     },
   ];
 }
@@ -79,7 +81,7 @@ function cbtTargets(fig: Figures): Target[] {
     row(
       "restore",
       0.5,
-      "virtnbdrestore replays its stream through an NBD server; virtsnap's restore is qemu-img convert of a qcow2 chain after checking every file it reads",
+      "virtnbdrestore replays its stream through an NBD server into a qcow2 it creates; virtsnap's restore is one qemu-img convert of the qcow2 chain (O_DIRECT), with every file it reads checked and hashed beside it",
     ),
   ];
 }
@@ -146,7 +148,16 @@ function scaleTargets(fig: Figures): Target[] {
       ratio: fig.large.seconds / (8 * perGiB),
       goal: "<= 1.10x",
       pass: fig.large.seconds <= 1.1 * 8 * perGiB,
-      why: "8 GiB no longer fits the page cache: the copy waits for the disk, where 1 GiB was written to memory and flushed",
+      why: "8 GiB is more than the kernel lets sit dirty (vm.dirty_ratio, 20% of memory by default): the copy waits for writeback, where 1 GiB was written to memory and flushed once at the end",
+    });
+    const { verify, cat, bytes } = fig.large;
+    rows.push({
+      name: "verify of the 16 GiB disk's repository: read rate vs cat (cold cache)",
+      measured: `${f2(verify)} s vs ${f2(cat)} s for ${f2(mib(bytes))} MiB`,
+      ratio: cat / verify,
+      goal: ">= 0.90x",
+      pass: cat / verify >= 0.9,
+      why: "as for 1 GiB, without most of the fixed cost: the hashing and the reading share the same cores",
     });
   }
   return rows;

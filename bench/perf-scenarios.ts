@@ -1,6 +1,7 @@
 /** bench/perf's measurements, one function per comparison; each returns seconds (and counts). */
 import fs from "node:fs/promises";
 import path from "node:path";
+import { blockDigest } from "../src/repo/block-digest.js";
 import { identical, type LabDomain, must } from "../test/lab/lab.js";
 import { dropCheckpoints, timed, LIBVIRT_URI as URI } from "./common.js";
 import {
@@ -27,6 +28,8 @@ export interface SnapshotFigures {
   verify: number;
   cat: number;
   verifiedBytes: number;
+  /** The same files' block digests in this process, from a warm cache: the hashing alone. */
+  hashOnly: number;
   rss: number[];
 }
 
@@ -63,6 +66,7 @@ export async function snapshotFigures(
   const verify = await virtsnapRun(["--json", "verify", vm.name, "-b", repo]);
   await dropCaches();
   const cat = await catSeconds(files);
+  const [hashOnly] = await timed(() => Promise.all(files.map((f) => blockDigest(f))));
   const sizes = await Promise.all(files.map(async (f) => (await fs.stat(f)).size));
   await fs.rm(repo, { recursive: true, force: true });
   return {
@@ -72,6 +76,7 @@ export async function snapshotFigures(
     verify: verify.seconds,
     cat,
     verifiedBytes: sizes.reduce((a, b) => a + b, 0),
+    hashOnly,
     rss: [full.rssMiB, idleRun.rssMiB, verify.rssMiB],
   };
 }
@@ -163,14 +168,26 @@ export async function multiDiskFigures(
   return { together: all.seconds, oneByOne, rss };
 }
 
-/** The big disk's full: wall time and peak RSS. */
+/** The big disk's full: wall time and peak RSS; then verify of its repository vs cat (cold). */
 export async function largeFigures(
   vm: LabDomain,
   scratch: string,
-): Promise<{ seconds: number; rss: number }> {
+): Promise<{ seconds: number; rss: number; verify: number; cat: number; bytes: number }> {
   const repo = path.join(scratch, "large");
   await must("sync", []);
   const run = await virtsnapRun(backupArgs(vm, repo, "snapshot", "full"));
+  const files = await filesUnder(path.join(repo, vm.name));
+  if (!(await dropCaches())) await catSeconds(files);
+  const verify = await virtsnapRun(["--json", "verify", vm.name, "-b", repo]);
+  await dropCaches();
+  const cat = await catSeconds(files);
+  const sizes = await Promise.all(files.map(async (f) => (await fs.stat(f)).size));
   await fs.rm(repo, { recursive: true, force: true });
-  return { seconds: run.seconds, rss: run.rssMiB };
+  return {
+    seconds: run.seconds,
+    rss: Math.max(run.rssMiB, verify.rssMiB),
+    verify: verify.seconds,
+    cat,
+    bytes: sizes.reduce((a, b) => a + b, 0),
+  };
 }

@@ -71,7 +71,7 @@ export const qemuImg = {
    * A standalone image of `source` (restore). `direct` writes past the page cache (-t none,
    * O_DIRECT): buffered, eight writers into one file contend for its lock and copy every byte into
    * the cache, and the fsync afterwards writes it all again (bench/perf: 2-3 s against 0.6 s for
-   * 1 GiB here); tmpfs and some network file systems have no O_DIRECT.
+   * 1 GiB here); ramfs, older kernels' tmpfs and some network file systems have no O_DIRECT.
    */
   convert: (source: string, target: string, format: "qcow2" | "raw", direct: boolean) =>
     write(

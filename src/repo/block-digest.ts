@@ -1,6 +1,6 @@
 // Catalog format 2's integrity data for disk files: `sha256-4m:<hex>`, the SHA-256 of the
 // concatenated SHA-256s of the file's 4 MiB blocks. Blocks are independent, so they are hashed on
-// worker threads side by side (one core per thread), while qemu-img check and the fsync run; a
+// worker threads side by side (two per core), while qemu-img check and the fsync run; a
 // whole-file SHA-256 is one serial pass on one core after the flush.
 //
 // Precisely: a file of `size` bytes has n = ceil(size / 4 MiB) blocks; block i is bytes
@@ -163,9 +163,13 @@ class HashPool {
 
 let pool: HashPool | undefined;
 
-/** Threads for hashing: the cores there are, at most 4 (a disk rarely feeds more). */
+/**
+ * Threads for hashing: two per core, at most 4 (a disk rarely feeds more). A worker's read blocks
+ * it while the disk answers, so a second one per core hashes meanwhile.
+ */
 function hashPool(): HashPool {
-  pool ??= new HashPool(Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length)));
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  pool ??= new HashPool(Math.max(1, Math.min(4, 2 * cores)));
   return pool;
 }
 

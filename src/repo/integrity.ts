@@ -173,7 +173,7 @@ export interface ContentCheck {
 }
 
 /**
- * Before a restore reads anything: every file it will read (each disk's chain down to its full,
+ * Before a restore writes anything: every file it will read (each disk's chain down to its full,
  * and the boot and memory files given) checked against the catalog, sizes of all of them first,
  * then qemu-img's look at each disk file. The first damaged file, the oldest layer first, stops
  * the restore with one line naming it and the point it belongs to. The checksums take a full read
@@ -213,7 +213,7 @@ export async function startRestoreChecks(
   return { passed: async () => (await verdict)() };
 }
 
-/** startRestoreChecks and its checksums, all passed before anything is read (files, extract). */
+/** startRestoreChecks with its checksums waited for: files and extract read nothing before. */
 export async function checkRestoreSources(
   ctx: Context,
   dir: string,
