@@ -1,7 +1,7 @@
 /** bench/perf's report: every target of issue 13 with its ratio (of medians), PASS/FAIL, and why. */
 import os from "node:os";
 import { f2, f3, median, mib, table } from "./common.js";
-import type { CbtFigures, SnapshotFigures } from "./perf-scenarios.js";
+import type { CbtFigures, LargeFigures, SnapshotFigures } from "./perf-scenarios.js";
 
 export interface Figures {
   sizeMiB: number;
@@ -9,7 +9,7 @@ export interface Figures {
   cbt: CbtFigures[];
   multi: { together: number; oneByOne: number; rss: number[] }[];
   startup?: number;
-  large?: { seconds: number; rss: number; verify: number; cat: number; bytes: number };
+  large?: LargeFigures;
 }
 
 interface Target {
@@ -142,13 +142,22 @@ function scaleTargets(fig: Figures): Target[] {
   ];
   if (fig.large) {
     const perGiB = (med(fig.snapshot, (s) => s.full) * 1024) / fig.sizeMiB;
+    const cpPerGiB = (med(fig.snapshot, (s) => s.cpSync) * 1024) / fig.sizeMiB;
+    const { seconds, cpSync } = fig.large;
     rows.push({
       name: "16 GiB disk, 8 GiB written: full vs 8x the 1 GiB figure",
-      measured: `${f2(fig.large.seconds)} s vs ${f2(8 * perGiB)} s`,
-      ratio: fig.large.seconds / (8 * perGiB),
+      measured: `${f2(seconds)} s vs ${f2(8 * perGiB)} s`,
+      ratio: seconds / (8 * perGiB),
       goal: "<= 1.10x",
-      pass: fig.large.seconds <= 1.1 * 8 * perGiB,
-      why: "8 GiB is more than the kernel lets sit dirty (vm.dirty_ratio, 20% of memory by default): the copy waits for writeback, where 1 GiB was written to memory and flushed once at the end",
+      pass: seconds <= 1.1 * 8 * perGiB,
+      why: `the disk takes 1 GiB written past the cache at once, but not 8 GiB, and the block digest then reads back what was just written (cp + sync of the same image: ${f2(cpSync)} s, ${f2(cpSync / (8 * cpPerGiB))}x of 8x its 1 GiB figure)`,
+    });
+    rows.push({
+      name: "16 GiB disk, 8 GiB written: full vs cp --sparse=always + sync",
+      measured: `${f2(seconds)} s vs ${f2(cpSync)} s`,
+      ratio: cpSync / seconds,
+      goal: ">= 0.90x",
+      pass: cpSync / seconds >= 0.9,
     });
     const { verify, cat, bytes } = fig.large;
     rows.push({

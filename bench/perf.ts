@@ -9,7 +9,7 @@
  *    virtnbdrestore (sync too);
  *  - the fixed cost: an inc with nothing written, snapshot and cbt, with the processes it ran;
  *  - a domain with 4 disks (SIZE/4 each) in one run vs each disk in a run of its own;
- *  - --large: a 16 GiB disk with 8 GiB written vs 8x the 1 GiB figure, and peak RSS;
+ *  - --large: a 16 GiB disk with 8 GiB written vs 8x the 1 GiB figure and vs cp + sync, verify vs cat, peak RSS;
  *  - verify of a repository vs `cat` of its files into /dev/null.
  */
 import { parseArgs } from "node:util";

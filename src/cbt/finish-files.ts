@@ -41,7 +41,7 @@ async function compressTarget(
   try {
     const rewrite = job.backing
       ? qemuImg.copyLayer(partial, compressed, job.backing, false, transfer)
-      : qemuImg.flatten(partial, compressed, false, transfer);
+      : qemuImg.flatten(partial, compressed, false, transfer, false);
     await convertShowingProgress(ctx, rewrite, `${job.target}: compress`);
     await fs.rename(compressed, partial);
   } finally {

@@ -1,6 +1,5 @@
 // The files a restore writes into --to: each one as .partial, flushed and renamed, and all of them
 // removed again when the restore fails half-way.
-import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -13,7 +12,7 @@ import {
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { placeTpmState, SWTPM_DIR } from "../repo/boot-files.js";
-import { exists, fsyncFile } from "../repo/files.js";
+import { exists, fsyncFile, takesDirectIo } from "../repo/files.js";
 import { PARTIAL } from "../repo/paths.js";
 import type { AuxFile, BootPaths } from "../types.js";
 
@@ -29,21 +28,6 @@ export async function writeImage(
     const convert = qemuImg.convert(source, partial, format, direct);
     await convertShowingProgress(ctx, convert, path.basename(file));
   });
-}
-
-/**
- * Whether `file` (not there yet; made and removed again) can be written with O_DIRECT: EINVAL
- * where the file system has none. Any other failure is qemu-img's to report, in its own words.
- */
-async function takesDirectIo(file: string): Promise<boolean> {
-  const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fsConstants;
-  if (O_DIRECT === undefined) return false;
-  const flags = O_WRONLY | O_CREAT | O_EXCL | O_DIRECT;
-  const handle = await fs.open(file, flags, 0o600).catch(() => undefined);
-  // An open refused for O_DIRECT may have made the file all the same (ramfs does).
-  await handle?.close();
-  await fs.rm(file, { force: true });
-  return handle !== undefined;
 }
 
 /** A thin overlay whose backing is the repository file (absolute): QEMU only ever reads that one. */

@@ -27,12 +27,16 @@ export const qemuImg = {
 
   create: (file: string, size: string) => write("create", "-q", "-f", "qcow2", file, size),
 
-  /** A standalone thin qcow2 copy of everything `source` shows through its backing chain. */
-  flatten: (source: string, target: string, shared: boolean, transfer: Transfer) =>
+  /**
+   * A standalone thin qcow2 copy of everything `source` shows through its backing chain; `direct`
+   * as for convert below.
+   */
+  flatten: (source: string, target: string, shared: boolean, transfer: Transfer, direct: boolean) =>
     write(
       "convert",
       ...(shared ? ["-U"] : []),
       ...transferArgs(transfer),
+      ...pastTheCache(direct),
       "-m",
       "8",
       "-O",
@@ -71,20 +75,11 @@ export const qemuImg = {
    * A standalone image of `source` (restore). `direct` writes past the page cache (-t none,
    * O_DIRECT): buffered, eight writers into one file contend for its lock and copy every byte into
    * the cache, and the fsync afterwards writes it all again (bench/perf: 2-3 s against 0.6 s for
-   * 1 GiB here); ramfs, older kernels' tmpfs and some network file systems have no O_DIRECT.
+   * 1 GiB here, 9.8 s against 4.4 s for 8 GiB); ramfs, older kernels' tmpfs and some network file
+   * systems have no O_DIRECT.
    */
   convert: (source: string, target: string, format: "qcow2" | "raw", direct: boolean) =>
-    write(
-      "convert",
-      "-W",
-      "-m",
-      "8",
-      ...(direct ? ["-t", "none"] : []),
-      "-O",
-      format,
-      source,
-      target,
-    ),
+    write("convert", "-W", "-m", "8", ...pastTheCache(direct), "-O", format, source, target),
 
   /** Rewrite only the backing link in the header (the data already is a delta on top of it). */
   relink: (file: string, backing: string, backingFormat: string) =>
@@ -112,6 +107,7 @@ export const qemuImg = {
 };
 
 const rate = (mib: number | undefined) => (mib ? ["-r", `${mib}M`] : []);
+const pastTheCache = (direct: boolean) => (direct ? ["-t", "none"] : []);
 
 /**
  * Compressed writes must be in order: -W (out-of-order, faster) only without -c. zlib is qcow2's

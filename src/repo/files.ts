@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describeIoError } from "../errors.js";
@@ -33,6 +33,21 @@ export async function fsyncFile(file: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Whether `file` (not there yet; made and removed again) can be written with O_DIRECT: EINVAL
+ * where the file system has none. Any other failure is qemu-img's to report, in its own words.
+ */
+export async function takesDirectIo(file: string): Promise<boolean> {
+  const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fsConstants;
+  if (O_DIRECT === undefined) return false;
+  const flags = O_WRONLY | O_CREAT | O_EXCL | O_DIRECT;
+  const handle = await fs.open(file, flags, 0o600).catch(() => undefined);
+  // An open refused for O_DIRECT may have made the file all the same (ramfs does).
+  await handle?.close();
+  await fs.rm(file, { force: true });
+  return handle !== undefined;
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

@@ -8,7 +8,13 @@ import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
 import { newPoint, withPoint, writeCatalog } from "../repo/catalog.js";
-import { commitHashed, prepareChainDir, removePointFiles, writeFileAtomic } from "../repo/files.js";
+import {
+  commitHashed,
+  prepareChainDir,
+  removePointFiles,
+  takesDirectIo,
+  writeFileAtomic,
+} from "../repo/files.js";
 import { Finishing, whileFlushing } from "../repo/finishing.js";
 import { domainXmlFile, memoryFile, PARTIAL } from "../repo/paths.js";
 import type {
@@ -160,7 +166,10 @@ async function copyInto(
     }
     await ctx.run(qemuImg.relink(partial, job.backing, "qcow2"), { signal: ctx.signal });
   } else {
-    const flatten = qemuImg.flatten(job.frozen.file, partial, domain.active, transfer);
+    const direct = await takesDirectIo(partial);
+    if (!direct)
+      ctx.log.debug(`${path.dirname(partial)} has no O_DIRECT: writing through the cache`);
+    const flatten = qemuImg.flatten(job.frozen.file, partial, domain.active, transfer, direct);
     await convertShowingProgress(ctx, flatten, `${job.target}: copy`);
   }
 }

@@ -58,20 +58,40 @@ describe("qemu-img arguments that every version takes", () => {
   });
 
   it("zlib compression passes no compression_type (QEMU < 5.1 does not know it)", () => {
-    const { args } = qemuImg.flatten("/s", "/t", false, {
-      compress: "zlib",
-      bandwidthMiB: undefined,
-    });
+    const { args } = qemuImg.flatten(
+      "/s",
+      "/t",
+      false,
+      {
+        compress: "zlib",
+        bandwidthMiB: undefined,
+      },
+      false,
+    );
     assert.ok(args.includes("-c") && !args.includes("-W"), args.join(" "));
     assert.ok(!args.some((a) => a.includes("compression_type")), args.join(" "));
   });
 
   it("zstd compression says so, in order (no -W)", () => {
-    const { args } = qemuImg.flatten("/s", "/t", false, {
-      compress: "zstd",
-      bandwidthMiB: undefined,
-    });
+    const { args } = qemuImg.flatten(
+      "/s",
+      "/t",
+      false,
+      {
+        compress: "zstd",
+        bandwidthMiB: undefined,
+      },
+      false,
+    );
     assert.ok(args.includes("compression_type=zstd") && !args.includes("-W"), args.join(" "));
+  });
+
+  it("a direct copy writes past the page cache (-t none); otherwise no cache mode is named", () => {
+    const plain = { compress: false as const, bandwidthMiB: undefined };
+    const direct = qemuImg.flatten("/s", "/t", true, plain, true).args;
+    assert.deepEqual(direct.slice(direct.indexOf("-t"), direct.indexOf("-t") + 2), ["-t", "none"]);
+    assert.ok(!qemuImg.flatten("/s", "/t", true, plain, false).args.includes("-t"));
+    assert.ok(!qemuImg.convert("/s", "/t", "raw", false).args.includes("-t"));
   });
 
   it("the zstd probe creates a tiny image with compression_type=zstd", () => {
