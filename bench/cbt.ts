@@ -532,6 +532,8 @@ async function main(): Promise<void> {
     });
   // 0711 like a real backup dir: in cbt mode QEMU itself writes the push-mode targets.
   const scratch = await tempDir("virtsnap-bench-cbt-");
+  // virtnbdbackup and virtnbdrestore leave qemu-img*.log files in TMPDIR: they go with scratch.
+  process.env.TMPDIR = scratch;
   const created: LabDomain[] = [];
   try {
     await describeHost(scratch);

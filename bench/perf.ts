@@ -96,6 +96,8 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   await requireTools();
   const scratch = await tempDir("virtsnap-bench-perf-");
+  // virtnbdbackup and virtnbdrestore leave qemu-img*.log files in TMPDIR: they go with scratch.
+  process.env.TMPDIR = scratch;
   const created: LabDomain[] = [];
   console.log(
     `bench/perf: ${options.runs} runs, ${options.sizeMiB} MiB written per disk set` +
