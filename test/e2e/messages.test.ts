@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -13,6 +14,8 @@ import { LabDomain, tempDir } from "../lab/lab.js";
 
 const BIN = fileURLToPath(new URL("../../../bin/virtsnap.js", import.meta.url));
 const NOBODY = ["--reuid=nobody", "--regid=nogroup", "--clear-groups"];
+/** nobody's TMPDIR, where its lock folder (virtsnap-65534) goes: removed after the tests. */
+let nobodyTmp: string | undefined;
 
 interface Raw {
   stdout: string;
@@ -29,6 +32,7 @@ async function cli(args: string[], as: "root" | "nobody" = "root"): Promise<Raw>
     stdin: "ignore",
     stripFinalNewline: false,
     cwd: "/",
+    ...(as === "nobody" && nobodyTmp ? { env: { TMPDIR: nobodyTmp } } : {}),
   });
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
 }
@@ -58,6 +62,8 @@ describe("messages instead of stack traces", () => {
     file = path.join(work, "a-file");
     await fs.writeFile(file, "not a folder\n");
     vm = await LabDomain.create({ disks: [{ target: "vda", format: "qcow2", sizeMiB: 32 }] });
+    nobodyTmp = await fs.mkdtemp(path.join(os.tmpdir(), "virtsnap-msgs-nobody-"));
+    await fs.chown(nobodyTmp, 65534, 65534);
     const r = await cli(["backup", vm.name, "-b", dir, "--quiesce=off"]);
     assert.equal(r.exitCode, 0, r.stderr);
     const version = await cli(["--version"], "nobody");
@@ -66,6 +72,7 @@ describe("messages instead of stack traces", () => {
   after(async () => {
     await vm?.destroy();
     await fs.rm(work, { recursive: true, force: true });
+    if (nobodyTmp) await fs.rm(nobodyTmp, { recursive: true, force: true });
   });
 
   it("-b naming a file: exit 2 and one line, for backup and for the commands that read", async () => {
