@@ -23,8 +23,7 @@ export async function writeImage(
   format: "qcow2" | "raw",
 ): Promise<void> {
   await writeIntoPlace(file, async (partial) => {
-    const direct = await takesDirectIo(partial);
-    if (!direct) ctx.log.debug(`${path.dirname(file)} has no O_DIRECT: writing through the cache`);
+    const direct = await takesDirectIo(partial, ctx.log);
     const convert = qemuImg.convert(source, partial, format, direct);
     await convertShowingProgress(ctx, convert, path.basename(file));
   });

@@ -168,8 +168,10 @@ let pool: HashPool | undefined;
  * it while the disk answers, so a second one per core hashes meanwhile.
  */
 function hashPool(): HashPool {
-  const cores = os.availableParallelism?.() ?? os.cpus().length;
-  pool ??= new HashPool(Math.max(1, Math.min(4, 2 * cores)));
+  if (!pool) {
+    const cores = os.availableParallelism?.() ?? os.cpus().length;
+    pool = new HashPool(Math.max(1, Math.min(4, 2 * cores)));
+  }
   return pool;
 }
 

@@ -3,6 +3,7 @@ import { createReadStream, constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describeIoError } from "../errors.js";
+import type { Log } from "../log.js";
 import { PARTIAL } from "./paths.js";
 
 export const FILE_MODE = 0o600;
@@ -37,9 +38,10 @@ export async function fsyncFile(file: string): Promise<void> {
 
 /**
  * Whether `file` (not there yet; made and removed again) can be written with O_DIRECT: EINVAL
- * where the file system has none. Any other failure is qemu-img's to report, in its own words.
+ * where the file system has none, which `log` hears of. Any other failure is qemu-img's to report,
+ * in its own words.
  */
-export async function takesDirectIo(file: string): Promise<boolean> {
+export async function takesDirectIo(file: string, log: Pick<Log, "debug">): Promise<boolean> {
   const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fsConstants;
   if (O_DIRECT === undefined) return false;
   const flags = O_WRONLY | O_CREAT | O_EXCL | O_DIRECT;
@@ -47,6 +49,7 @@ export async function takesDirectIo(file: string): Promise<boolean> {
   // An open refused for O_DIRECT may have made the file all the same (ramfs does).
   await handle?.close();
   await fs.rm(file, { force: true });
+  if (!handle) log.debug(`${path.dirname(file)} has no O_DIRECT: writing through the cache`);
   return handle !== undefined;
 }
 

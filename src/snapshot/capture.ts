@@ -166,9 +166,7 @@ async function copyInto(
     }
     await ctx.run(qemuImg.relink(partial, job.backing, "qcow2"), { signal: ctx.signal });
   } else {
-    const direct = await takesDirectIo(partial);
-    if (!direct)
-      ctx.log.debug(`${path.dirname(partial)} has no O_DIRECT: writing through the cache`);
+    const direct = await takesDirectIo(partial, ctx.log);
     const flatten = qemuImg.flatten(job.frozen.file, partial, domain.active, transfer, direct);
     await convertShowingProgress(ctx, flatten, `${job.target}: copy`);
   }
