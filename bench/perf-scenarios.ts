@@ -54,20 +54,11 @@ export async function snapshotFigures(
   const repo = path.join(scratch, `snap-${i}`);
   await settle(own(vm), scratch);
   const full = await virtsnapRun(backupArgs(vm, repo, "snapshot", "full"));
-  const dest = path.join(scratch, "cp.qcow2");
-  await settle(own(vm), scratch);
-  const cpSync = await timedTool("cp", ["--sparse=always", own(vm), dest], dest);
-  await fs.rm(dest);
+  const cpSync = await cpSyncSeconds(vm, scratch);
   const idleRun = await virtsnapRun(backupArgs(vm, repo, "snapshot", "inc"));
   const idle = { seconds: idleRun.seconds, processes: processCount(idleRun), run: idleRun };
-  const files = await filesUnder(path.join(repo, vm.name));
-  // Both read from the disk (a cold cache); where the cache cannot be dropped, both from memory.
-  if (!(await dropCaches())) await catSeconds(files);
-  const verify = await virtsnapRun(["--json", "verify", vm.name, "-b", repo]);
-  await dropCaches();
-  const cat = await catSeconds(files);
+  const { verify, cat, files, bytes } = await verifyVsCat(vm, repo);
   const [hashOnly] = await timed(() => Promise.all(files.map((f) => blockDigest(f))));
-  const sizes = await Promise.all(files.map(async (f) => (await fs.stat(f)).size));
   await fs.rm(repo, { recursive: true, force: true });
   return {
     full: full.seconds,
@@ -75,10 +66,31 @@ export async function snapshotFigures(
     idle,
     verify: verify.seconds,
     cat,
-    verifiedBytes: sizes.reduce((a, b) => a + b, 0),
+    verifiedBytes: bytes,
     hashOnly,
     rss: [full.rssMiB, idleRun.rssMiB, verify.rssMiB],
   };
+}
+
+/** cp --sparse=always + sync of the domain's image, from the same warm cache as its full. */
+async function cpSyncSeconds(vm: LabDomain, scratch: string): Promise<number> {
+  const dest = path.join(scratch, "cp.qcow2");
+  await settle(own(vm), scratch);
+  const seconds = await timedTool("cp", ["--sparse=always", own(vm), dest], dest);
+  await fs.rm(dest);
+  return seconds;
+}
+
+/** verify of the domain's repository, then cat of the same files. */
+async function verifyVsCat(vm: LabDomain, repo: string) {
+  const files = await filesUnder(path.join(repo, vm.name));
+  // Both read from the disk (a cold cache); where the cache cannot be dropped, both from memory.
+  if (!(await dropCaches())) await catSeconds(files);
+  const verify = await virtsnapRun(["--json", "verify", vm.name, "-b", repo]);
+  await dropCaches();
+  const cat = await catSeconds(files);
+  const sizes = await Promise.all(files.map(async (f) => (await fs.stat(f)).size));
+  return { verify, cat, files, bytes: sizes.reduce((a, b) => a + b, 0) };
 }
 
 export interface CbtFigures {
@@ -186,16 +198,8 @@ export async function largeFigures(vm: LabDomain, scratch: string): Promise<Larg
   const repo = path.join(scratch, "large");
   await settle(own(vm), scratch);
   const run = await virtsnapRun(backupArgs(vm, repo, "snapshot", "full"));
-  const dest = path.join(scratch, "cp-large.qcow2");
-  await settle(own(vm), scratch);
-  const cpSync = await timedTool("cp", ["--sparse=always", own(vm), dest], dest);
-  await fs.rm(dest);
-  const files = await filesUnder(path.join(repo, vm.name));
-  if (!(await dropCaches())) await catSeconds(files);
-  const verify = await virtsnapRun(["--json", "verify", vm.name, "-b", repo]);
-  await dropCaches();
-  const cat = await catSeconds(files);
-  const sizes = await Promise.all(files.map(async (f) => (await fs.stat(f)).size));
+  const cpSync = await cpSyncSeconds(vm, scratch);
+  const { verify, cat, bytes } = await verifyVsCat(vm, repo);
   await fs.rm(repo, { recursive: true, force: true });
   return {
     seconds: run.seconds,
@@ -203,6 +207,6 @@ export async function largeFigures(vm: LabDomain, scratch: string): Promise<Larg
     rss: Math.max(run.rssMiB, verify.rssMiB),
     verify: verify.seconds,
     cat,
-    bytes: sizes.reduce((a, b) => a + b, 0),
+    bytes,
   };
 }
