@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
+import path from "node:path";
 import { describe, it } from "node:test";
-import { must, removeDomain, runTag } from "../lab/lab.js";
+import { LIBVIRT_CONFIGS, must, removeDomain, runTag } from "../lab/lab.js";
 
 async function diskSources(name: string): Promise<string[]> {
   const xml = await must("virsh", ["dumpxml", "--inactive", "--domain", name]).catch(() => "");
@@ -40,5 +41,17 @@ describe("the test run leaves nothing behind", () => {
     if (others.length > 0)
       console.log(`lab domains of other runs whose disks are gone: ${others.join(", ")}`);
     assert.deepEqual(ours, [], "domains this run defined and never undefined");
+  });
+
+  it("no config of this run's domains is left for libvirtd to define again at its next start", async () => {
+    const tag = new RegExp(`(^|-)${runTag()}-[0-9a-f]{6}.*\\.xml$`);
+    const files = await fs.readdir(LIBVIRT_CONFIGS);
+    const stale = files.filter((f) => tag.test(f));
+    for (const f of stale) await fs.rm(path.join(LIBVIRT_CONFIGS, f), { force: true });
+    assert.deepEqual(
+      stale,
+      [],
+      "config files libvirtd does not list (they come back on its restart)",
+    );
   });
 });

@@ -314,6 +314,19 @@ export class LabDomain {
 }
 
 /**
+ * Where libvirtd keeps persistent domains' configs. libvirt 9.0 writes it again when a backup job
+ * with a checkpoint ends on a domain that was undefined during the job (it is transient then): the
+ * daemon no longer lists the domain once it stops, but defines it again from this file at its next
+ * start. Seen with plain virsh (backup-begin, undefine, job ends); cbt.test.ts's "undefined during
+ * the job" case left one such domain per run.
+ */
+export const LIBVIRT_CONFIGS = "/etc/libvirt/qemu";
+
+function staleConfig(name: string): string {
+  return path.join(LIBVIRT_CONFIGS, `${name}.xml`);
+}
+
+/**
  * Ends and undefines a domain; returns why it is still defined, if it is. On a busy host QEMU may
  * take longer to die than `virsh destroy` waits (an undefine of a domain that still runs only
  * makes it transient), and any virsh call may fail to reach libvirtd: so both are tried again
@@ -332,8 +345,10 @@ export async function removeDomain(name: string): Promise<string | undefined> {
       "--nvram",
     ]);
     const info = await sh("virsh", ["dominfo", "--domain", name]);
-    if (info.exitCode !== 0 && /failed to get domain|Domain not found/i.test(info.stderr))
+    if (info.exitCode !== 0 && /failed to get domain|Domain not found/i.test(info.stderr)) {
+      await fs.rm(staleConfig(name), { force: true });
       return undefined;
+    }
     reason = `${destroy.stderr.trim()} ${undefine.stderr.trim()} ${info.stderr.trim()}`.trim();
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
