@@ -45,6 +45,14 @@ export function overlaysOf(chain: Chain): Layer[] {
   return chain.layers.slice(0, chain.layers.indexOf(own));
 }
 
+/**
+ * At most the bytes a flattened copy of the chain holds: what its files take on disk (a block
+ * device counts whole, its allocation is not known).
+ */
+export function bytesToCopy(chain: Chain): number {
+  return chain.layers.reduce((sum, l) => sum + (l.block ? l.virtualSize : l.actualSize), 0);
+}
+
 export function top(chain: Chain): Layer {
   const layer = chain.layers[0];
   if (!layer) throw new Error(`disk ${chain.target}: empty chain`);

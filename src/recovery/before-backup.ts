@@ -33,13 +33,18 @@ export async function repairBeforeBackup(
 
 /** Signs that an earlier run died mid-way: more than one virtsnap overlay, or a block job running. */
 export async function leftovers(ctx: Context, domain: Domain, chains: Chain[]): Promise<string[]> {
+  const jobs = await Promise.all(
+    chains.map(async (chain) =>
+      domain.active
+        ? (await ctx.run(ctx.virsh.blockJobInfo(domain.name, chain.target))).stdout.trim()
+        : "",
+    ),
+  );
   const found: string[] = [];
-  for (const chain of chains) {
+  chains.forEach((chain, i) => {
     const overlays = overlaysOf(chain).length;
     if (overlays > 1) found.push(`disk ${chain.target} sits on ${overlays} virtsnap overlays`);
-    if (!domain.active) continue;
-    const job = (await ctx.run(ctx.virsh.blockJobInfo(domain.name, chain.target))).stdout.trim();
-    if (job !== "") found.push(`disk ${chain.target} has a block job running`);
-  }
+    if (jobs[i] !== "") found.push(`disk ${chain.target} has a block job running`);
+  });
   return found;
 }

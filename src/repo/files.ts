@@ -53,6 +53,57 @@ export async function takesDirectIo(file: string, log: Pick<Log, "debug">): Prom
   return handle !== undefined;
 }
 
+/** What the kernel lets lie dirty in the page cache before it starts writing in the background. */
+export interface WritebackLimits {
+  /** /proc/sys/vm/dirty_background_bytes; 0 when the ratio rules. */
+  backgroundBytes: number;
+  /** /proc/sys/vm/dirty_background_ratio, percent of the memory available. */
+  backgroundRatio: number;
+  /** MemAvailable of /proc/meminfo, in bytes. */
+  memAvailable: number;
+}
+
+/** Bytes a copy may leave dirty before the kernel starts writing them back on its own. */
+export function writebackRoom(limits: WritebackLimits): number {
+  if (limits.backgroundBytes > 0) return limits.backgroundBytes;
+  return Math.floor((limits.backgroundRatio / 100) * limits.memAvailable);
+}
+
+async function readWritebackLimits(): Promise<WritebackLimits> {
+  const sysctl = (name: string) =>
+    fs.readFile(`/proc/sys/vm/${name}`, "utf8").then(
+      (text) => Number(text.trim()) || 0,
+      () => 0,
+    );
+  const meminfo = await fs.readFile("/proc/meminfo", "utf8").catch(() => "");
+  const availableKiB = Number(/^MemAvailable:\s+(\d+) kB/m.exec(meminfo)?.[1] ?? 0);
+  return {
+    backgroundBytes: await sysctl("dirty_background_bytes"),
+    backgroundRatio: await sysctl("dirty_background_ratio"),
+    memAvailable: availableKiB * 1024,
+  };
+}
+
+/**
+ * Whether a full copy of about `bytes` is written past the page cache (O_DIRECT). One that fits
+ * below the kernel's background writeback threshold goes through the cache: qemu-img writes it at
+ * memory speed, and the block digest reads it back from memory while the fsync writes it out
+ * (1 GiB on the test machine: 0.9 s against 1.5 s with O_DIRECT). A bigger one would be throttled
+ * once that much is dirty (8 GiB: 23 s against 13 s) and would push the guests' cached pages out.
+ */
+export async function writesPastTheCache(
+  file: string,
+  bytes: number,
+  log: Pick<Log, "debug">,
+): Promise<boolean> {
+  const room = writebackRoom(await readWritebackLimits());
+  if (bytes <= room) {
+    log.debug(`${bytes} bytes fit below the kernel's writeback threshold (${room}): page cache`);
+    return false;
+  }
+  return takesDirectIo(file, log);
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
   await fsyncFile(dir);
 }

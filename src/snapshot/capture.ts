@@ -1,9 +1,11 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { commitFrozenLayers } from "../chain/consolidate.js";
+import { bytesToCopy } from "../chain/live-chain.js";
 import type { Context } from "../context.js";
 import { describeIoError, OperationError } from "../errors.js";
 import type { Journal } from "../journal.js";
+import { inParallel } from "../parallel.js";
 import { convertShowingProgress } from "../progress.js";
 import { qemuImg } from "../qemu/qemu-img.js";
 import { captureBootFiles } from "../repo/boot-files.js";
@@ -12,8 +14,8 @@ import {
   commitHashed,
   prepareChainDir,
   removePointFiles,
-  takesDirectIo,
   writeFileAtomic,
+  writesPastTheCache,
 } from "../repo/files.js";
 import { Finishing, whileFlushing } from "../repo/finishing.js";
 import { domainXmlFile, memoryFile, PARTIAL } from "../repo/paths.js";
@@ -166,7 +168,7 @@ async function copyInto(
     }
     await ctx.run(qemuImg.relink(partial, job.backing, "qcow2"), { signal: ctx.signal });
   } else {
-    const direct = await takesDirectIo(partial, ctx.log);
+    const direct = await writesPastTheCache(partial, bytesToCopy(job.chain), ctx.log);
     const flatten = qemuImg.flatten(job.frozen.file, partial, domain.active, transfer, direct);
     await convertShowingProgress(ctx, flatten, `${job.target}: copy`);
   }
@@ -180,16 +182,21 @@ async function shortenLiveChains(
   point: RestorePoint,
   bandwidthMiB: number | undefined,
 ) {
-  const failed: string[] = [];
-  for (const job of plan.jobs) {
-    if (job.frozen.file === job.own.file) continue;
-    try {
-      await commitFrozenLayers(ctx, domain, job.chain, job.overlay, bandwidthMiB);
-    } catch (error) {
-      ctx.log.error(`disk ${job.target}: ${(error as Error).message}`);
-      failed.push(job.target);
-    }
-  }
+  // Each disk's commit is a block job of its own: libvirt runs them side by side, so a domain with
+  // n disks waits for the longest commit, not for the sum of them. --bandwidth limits each job, so
+  // with it they run one at a time and the limit stays the limit of the run.
+  const jobs = plan.jobs.filter((job) => job.frozen.file !== job.own.file);
+  const atOnce = bandwidthMiB === undefined ? jobs.length : 1;
+  const outcomes = await inParallel(jobs, atOnce, (job) =>
+    commitFrozenLayers(ctx, domain, job.chain, job.overlay, bandwidthMiB).then(
+      () => undefined,
+      (error: Error) => {
+        ctx.log.error(`disk ${job.target}: ${error.message}`);
+        return job.target;
+      },
+    ),
+  );
+  const failed = outcomes.filter((target) => target !== undefined);
   if (failed.length > 0) {
     throw new OperationError(
       `point ${point.id} is saved, but the live chain of ${failed.join(", ")} is still long: run 'virtsnap consolidate ${domain.name}'`,

@@ -201,3 +201,54 @@ describe("snapshot mode, running domain: 2 qcow2 + raw + cdrom", () => {
     assert.notEqual(top, own, "the backup put a fresh overlay on top again");
   });
 });
+
+describe("snapshot mode: a full goes through the page cache or past it, by its size", () => {
+  let vm: LabDomain;
+  let work: string;
+  let book: PointBook;
+  const SYSCTL = "/proc/sys/vm/dirty_background_bytes";
+  const RATIO = "/proc/sys/vm/dirty_background_ratio";
+  let saved: { bytes: string; ratio: string };
+
+  before(async () => {
+    work = await tempDir("virtsnap-cache-");
+    vm = await LabDomain.create({ disks: [{ target: "vda", format: "qcow2", sizeMiB: 64 }] });
+    book = new PointBook(vm, path.join(work, "backups"), work);
+    saved = {
+      bytes: (await fs.readFile(SYSCTL, "utf8")).trim(),
+      ratio: (await fs.readFile(RATIO, "utf8")).trim(),
+    };
+  });
+
+  after(async () => {
+    // Writing one of the two sets the other to 0, so the host's own setting is written back alone.
+    if (saved?.bytes === "0") await fs.writeFile(RATIO, `${saved.ratio}\n`);
+    else if (saved) await fs.writeFile(SYSCTL, `${saved.bytes}\n`);
+    await vm?.destroy();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it("8 MiB of data below a 64 MiB threshold: no -t none; above a 1 MiB one: -t none; both restore identically", async () => {
+    await vm.write("vda", 0x5a, 0, 8);
+    await fs.writeFile(SYSCTL, `${64 * 1024 * 1024}\n`);
+    const cached = await book.attempt(["-v", "--mode", "snapshot", "--level", "full"]);
+    assert.equal(cached.exitCode, 0, cached.stderr);
+    assert.match(
+      cached.stderr,
+      /fit below the kernel's writeback threshold \(67108864\): page cache/,
+    );
+    assert.doesNotMatch(cached.stderr, /qemu-img convert .*-t none/);
+    const first = await book.latest();
+
+    await vm.write("vda", 0x6b, 4, 8);
+    await fs.writeFile(SYSCTL, `${1024 * 1024}\n`);
+    const direct = await book.attempt(["-v", "--mode", "snapshot", "--level", "full"]);
+    assert.equal(direct.exitCode, 0, direct.stderr);
+    assert.match(direct.stderr, /qemu-img convert .*-t none/);
+    assert.doesNotMatch(direct.stderr, /fit below the kernel's writeback threshold/);
+    const second = await book.latest();
+
+    await book.assertRestores(first);
+    await book.assertRestores(second);
+  });
+});

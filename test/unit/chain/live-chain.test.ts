@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  bytesToCopy,
   isVirtsnapOverlay,
   overlaysOf,
   ownImage,
@@ -10,7 +11,7 @@ import {
   withOverlay,
 } from "../../../src/chain/live-chain.js";
 import { overlayPath } from "../../../src/chain/names.js";
-import type { Chain } from "../../../src/types.js";
+import type { Chain, Layer } from "../../../src/types.js";
 import { layer, layers } from "./scripted.js";
 
 const P1 = "20260101T000000Z";
@@ -71,5 +72,27 @@ describe("the live chain", () => {
       [OWN, TEMPLATE],
     );
     assert.throws(() => withMerged(chain, "/img/other.qcow2"), /not in its chain/);
+  });
+});
+
+describe("the bytes a flattened copy holds at most", () => {
+  it("files count what they take on disk, a block device its whole size", () => {
+    const [overlay, own] = layers(overlayPath(OWN, P1), OWN) as [Layer, Layer];
+    const files: Chain = {
+      target: "vda",
+      layers: [
+        { ...overlay, actualSize: 3 << 20 },
+        { ...own, actualSize: 5 << 20 },
+      ],
+    };
+    assert.equal(bytesToCopy(files), 8 << 20);
+    const onDevice: Chain = {
+      target: "vda",
+      layers: [
+        { ...overlay, actualSize: 3 << 20 },
+        { ...own, format: "raw", block: true, actualSize: 0, virtualSize: 1 << 30 },
+      ],
+    };
+    assert.equal(bytesToCopy(onDevice), (1 << 30) + (3 << 20));
   });
 });
