@@ -46,14 +46,14 @@ function snapshotTargets(fig: Figures): Target[] {
   const startup = fig.startup ?? 0;
   return [
     rateRow(
-      "snapshot full: throughput vs cp --sparse=always + sync",
+      "snapshot full: throughput vs cp --sparse=always + sync (cp before and after)",
       full,
       cp,
       `${f2(full)} s vs ${f2(cp)} s`,
       "cp copies the image file as it is, and its sync only writes; virtsnap copies it through qemu-img convert (qcow2 in, qcow2 out) into the page cache, hashes every 4 MiB block of it while the fsync writes it out, runs qemu-img check beside, and starts node, virsh snapshot-create and a block commit around it",
     ),
     rateRow(
-      "verify: read rate vs cat > /dev/null (cold cache)",
+      "verify: read rate vs cat > /dev/null (files not cached; cat, verify, verify, cat)",
       verify,
       cat,
       `${f2(verify)} s vs ${f2(cat)} s for ${f2(mib(verified))} MiB`,
@@ -165,7 +165,7 @@ function scaleTargets(fig: Figures): Target[] {
     });
     rows.push(
       rateRow(
-        "16 GiB disk, 8 GiB written: full vs cp --sparse=always + sync",
+        "16 GiB disk, 8 GiB written: full vs cp --sparse=always + sync (before and after)",
         seconds,
         cpSync,
         `${f2(seconds)} s vs ${f2(cpSync)} s`,
@@ -177,7 +177,7 @@ function scaleTargets(fig: Figures): Target[] {
       (med(fig.snapshot, (s) => s.hashOnly) * bytes) / med(fig.snapshot, (s) => s.verifiedBytes);
     rows.push(
       rateRow(
-        "verify of the 16 GiB disk's repository: read rate vs cat (cold cache)",
+        "verify of the 16 GiB disk's repository vs cat (not cached; cat, verify, verify, cat)",
         verify,
         cat,
         `${f2(verify)} s vs ${f2(cat)} s for ${f2(mib(bytes))} MiB`,

@@ -4,13 +4,16 @@
  * PASS/FAIL, and where a peer or the limit is faster, why. Exit 0 even when a target is missed;
  * 1 when anything fails (a restore that differs, a command that fails).
  *
- *  - snapshot-mode full of SIZE MiB vs `cp --sparse=always` + `sync -f` of the same image;
+ *  - snapshot-mode full of SIZE MiB vs `cp --sparse=always` + `sync -f` of the same image (cp
+ *    before and after the full, their mean: this disk's rate drifts by 2x within a minute);
  *  - cbt full and inc (64 MiB changed) vs virtnbdbackup, `sync -f` timed in both; restore vs
  *    virtnbdrestore (sync too);
  *  - the fixed cost: an inc with nothing written, snapshot and cbt, with the processes it ran;
  *  - a domain with 4 disks (SIZE/4 each) in one run vs each disk in a run of its own;
  *  - --large: a 16 GiB disk with 8 GiB written vs 8x the 1 GiB figure and vs cp + sync, verify vs cat, peak RSS;
- *  - verify of a repository vs `cat` of its files into /dev/null.
+ *  - verify of a repository vs `cat` of its files into /dev/null, the files evicted from the page
+ *    cache before each, as cat, verify, verify, cat (whatever reads first after a big write reads
+ *    slower here).
  */
 import { parseArgs } from "node:util";
 import { LabDomain, must, tempDir, uniqueName } from "../test/lab/lab.js";

@@ -40,8 +40,8 @@ async function compressTarget(
   const compressed = path.join(domainDir, job.file) + COMPRESSING;
   try {
     const rewrite = job.backing
-      ? qemuImg.copyLayer(partial, compressed, job.backing, false, transfer)
-      : qemuImg.flatten(partial, compressed, false, transfer, false);
+      ? qemuImg.copyLayer(partial, compressed, job.backing, { shared: false, transfer })
+      : qemuImg.flatten(partial, compressed, { shared: false, transfer, direct: false });
     await convertShowingProgress(ctx, rewrite, `${job.target}: compress`);
     await fs.rename(compressed, partial);
   } finally {

@@ -1,6 +1,16 @@
 import type { Cmd } from "../exec.js";
 import type { Layer, Transfer } from "../types.js";
 
+/**
+ * How a copy reads and writes. `shared` (-U) opens a source a running QEMU holds; `direct` writes
+ * past the page cache (-t none, O_DIRECT).
+ */
+export interface CopyHow {
+  shared: boolean;
+  transfer: Transfer;
+  direct: boolean;
+}
+
 const read = (...args: string[]): Cmd => ({ file: "qemu-img", args, mutates: false });
 const write = (...args: string[]): Cmd => ({ file: "qemu-img", args, mutates: true });
 
@@ -29,14 +39,14 @@ export const qemuImg = {
 
   /**
    * A standalone thin qcow2 copy of everything `source` shows through its backing chain; `direct`
-   * as for convert below.
+   * for the reasons convert below gives.
    */
-  flatten: (source: string, target: string, shared: boolean, transfer: Transfer, direct: boolean) =>
+  flatten: (source: string, target: string, how: CopyHow) =>
     write(
       "convert",
-      ...(shared ? ["-U"] : []),
-      ...transferArgs(transfer),
-      ...pastTheCache(direct),
+      ...(how.shared ? ["-U"] : []),
+      ...transferArgs(how.transfer),
+      ...pastTheCache(how.direct),
       "-m",
       "8",
       "-O",
@@ -49,17 +59,11 @@ export const qemuImg = {
    * Only the data `source` itself holds (not its backing chain's), into a new file backed by
    * `backing` (relative to the target's folder): compresses or rate-limits an incremental.
    */
-  copyLayer: (
-    source: string,
-    target: string,
-    backing: string,
-    shared: boolean,
-    transfer: Transfer,
-  ) =>
+  copyLayer: (source: string, target: string, backing: string, how: Omit<CopyHow, "direct">) =>
     write(
       "convert",
-      ...(shared ? ["-U"] : []),
-      ...transferArgs(transfer),
+      ...(how.shared ? ["-U"] : []),
+      ...transferArgs(how.transfer),
       "-O",
       "qcow2",
       "-B",

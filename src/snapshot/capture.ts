@@ -158,7 +158,8 @@ async function copyInto(
   );
   const plainCopy = !transfer.compress && transfer.bandwidthMiB === undefined;
   if (job.level === "inc" && job.backing && !plainCopy) {
-    const copy = qemuImg.copyLayer(job.frozen.file, partial, job.backing, domain.active, transfer);
+    const how = { shared: domain.active, transfer };
+    const copy = qemuImg.copyLayer(job.frozen.file, partial, job.backing, how);
     await convertShowingProgress(ctx, copy, `${job.target}: copy`);
   } else if (job.level === "inc" && job.backing) {
     try {
@@ -169,7 +170,8 @@ async function copyInto(
     await ctx.run(qemuImg.relink(partial, job.backing, "qcow2"), { signal: ctx.signal });
   } else {
     const direct = await writesPastTheCache(partial, bytesToCopy(job.chain), ctx.log);
-    const flatten = qemuImg.flatten(job.frozen.file, partial, domain.active, transfer, direct);
+    const how = { shared: domain.active, transfer, direct };
+    const flatten = qemuImg.flatten(job.frozen.file, partial, how);
     await convertShowingProgress(ctx, flatten, `${job.target}: copy`);
   }
 }

@@ -50,7 +50,10 @@ describe("qemu-img arguments that every version takes", () => {
   const transfer = { compress: false as const, bandwidthMiB: 5 };
 
   it("an incremental copy names the backing format with -o, never convert -F (QEMU < 6)", () => {
-    const { args } = qemuImg.copyLayer("/s.qcow2", "/t.qcow2", "prev.qcow2", true, transfer);
+    const { args } = qemuImg.copyLayer("/s.qcow2", "/t.qcow2", "prev.qcow2", {
+      shared: true,
+      transfer,
+    });
     assert.ok(!args.includes("-F"), args.join(" "));
     const b = args.indexOf("-B");
     assert.deepEqual(args.slice(b, b + 4), ["-B", "prev.qcow2", "-o", "backing_fmt=qcow2"]);
@@ -58,39 +61,28 @@ describe("qemu-img arguments that every version takes", () => {
   });
 
   it("zlib compression passes no compression_type (QEMU < 5.1 does not know it)", () => {
-    const { args } = qemuImg.flatten(
-      "/s",
-      "/t",
-      false,
-      {
-        compress: "zlib",
-        bandwidthMiB: undefined,
-      },
-      false,
-    );
+    const transfer = { compress: "zlib" as const, bandwidthMiB: undefined };
+    const { args } = qemuImg.flatten("/s", "/t", { shared: false, transfer, direct: false });
     assert.ok(args.includes("-c") && !args.includes("-W"), args.join(" "));
     assert.ok(!args.some((a) => a.includes("compression_type")), args.join(" "));
   });
 
   it("zstd compression says so, in order (no -W)", () => {
-    const { args } = qemuImg.flatten(
-      "/s",
-      "/t",
-      false,
-      {
-        compress: "zstd",
-        bandwidthMiB: undefined,
-      },
-      false,
-    );
+    const transfer = { compress: "zstd" as const, bandwidthMiB: undefined };
+    const { args } = qemuImg.flatten("/s", "/t", { shared: false, transfer, direct: false });
     assert.ok(args.includes("compression_type=zstd") && !args.includes("-W"), args.join(" "));
   });
 
   it("a direct copy writes past the page cache (-t none); otherwise no cache mode is named", () => {
     const plain = { compress: false as const, bandwidthMiB: undefined };
-    const direct = qemuImg.flatten("/s", "/t", true, plain, true).args;
+    const direct = qemuImg.flatten("/s", "/t", {
+      shared: true,
+      transfer: plain,
+      direct: true,
+    }).args;
     assert.deepEqual(direct.slice(direct.indexOf("-t"), direct.indexOf("-t") + 2), ["-t", "none"]);
-    assert.ok(!qemuImg.flatten("/s", "/t", true, plain, false).args.includes("-t"));
+    const cached = qemuImg.flatten("/s", "/t", { shared: true, transfer: plain, direct: false });
+    assert.ok(!cached.args.includes("-t"));
     assert.ok(!qemuImg.convert("/s", "/t", "raw", false).args.includes("-t"));
   });
 
