@@ -118,8 +118,15 @@ async function captureAndRecord(run: Run, plan: CbtPlan): Promise<RestorePoint> 
     const partials = plan.jobs.map((j) => path.join(repo.dir, j.file) + PARTIAL);
     await whileFlushing(partials, () => waitForBackupJob(ctx, domain.name));
     await journal.step("finish-files");
-    const disks = await finishFiles(ctx, repo, transfer, plan);
-    if (plan.checkpoint) await saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint);
+    // The checkpoint's XML is read and saved while the files are checked and flushed; both end
+    // before the next step, so an undo never races a rename.
+    const finished = finishFiles(ctx, repo, transfer, plan);
+    const checkpointSaved = plan.checkpoint
+      ? saveCheckpointXml(ctx, domain.name, repo.dir, plan, plan.checkpoint)
+      : Promise.resolve();
+    await Promise.allSettled([finished, checkpointSaved]);
+    const disks = await finished;
+    await checkpointSaved;
     await writeFileAtomic(
       path.join(repo.dir, domainXmlFile(plan.chain, plan.pointId)),
       inactiveXml,

@@ -17,8 +17,14 @@ import type { DomainResult } from "./backup-report.js";
 
 // One domain of a backup run, as a runbook: lock, repair what an earlier run left, decide, capture.
 
-export /** What every domain of a run shares: how data moves, and what the host can do. */
-interface RunSetup {
+/** What every domain of a run shares: how data moves, and what the host can do (being probed). */
+export interface RunSetup {
+  transfer: Transfer;
+  host: Promise<HostFacts>;
+}
+
+/** The same, once the probe has answered. */
+interface Setup {
   transfer: Transfer;
   host: HostFacts;
 }
@@ -33,16 +39,18 @@ export async function backupDomain(
 ): Promise<DomainResult> {
   // After Ctrl-C a fleet run finishes the domains under way and starts no others.
   if (ctx.signal.aborted) throw new OperationError("not started: the run was interrupted");
-  const domain = await readDomain(ctx.run, ctx.virsh, name);
+  // Nothing is changed before the host's probe has answered: if it fails, so does the run.
+  const [domain, host] = await Promise.all([readDomain(ctx.run, ctx.virsh, name), setup.host]);
+  const known = { transfer: setup.transfer, host };
   const dir = path.resolve(domainDir(options.backupDir, name));
   // A dry run changes nothing, so it takes no lock and writes no log file.
   if (options.dryRun)
-    return capture(ctx, await settled(ctx, domain, dir, options), options, setup, started);
+    return capture(ctx, await settled(ctx, domain, dir, options), options, known, started);
   return withDomainLock(ctx, name, "backup", async () => {
     await ensureBackupRoot(options.backupDir);
     await runLog.attach(dir);
     const ready = await settled(ctx, domain, dir, options);
-    return capture(ctx, ready, options, setup, started);
+    return capture(ctx, ready, options, known, started);
   });
 }
 
@@ -78,7 +86,7 @@ async function capture(
   ctx: Context,
   { domain, repo, chains, skipped }: Ready,
   options: BackupOptions,
-  { transfer, host }: RunSetup,
+  { transfer, host }: Setup,
   started: number,
 ): Promise<DomainResult> {
   const name = domain.name;
@@ -127,7 +135,7 @@ function chooseMode(
   domain: Domain,
   chains: Chain[],
   options: BackupOptions,
-  { transfer, host }: RunSetup,
+  { transfer, host }: Setup,
 ): Mode {
   const name = domain.name;
   const mode = options.memoryState ? "snapshot" : resolveMode(options.mode, chains, host, ctx.log);

@@ -48,12 +48,17 @@ async function backupAll(
   const names = await domainNames(ctx, options);
   known.names = names;
   const transfer = await transferFor(ctx, options);
-  const host = await probeHost(ctx);
+  // The domains are read while the host is probed (a round trip less per run). A probe that fails
+  // fails the run as a whole, on its own error: every domain stops before its first change.
+  const probe = probeHost(ctx);
   // Several domains at once would fight over one progress bar.
   const runCtx = options.parallel > 1 ? { ...ctx, progress: NO_PROGRESS } : ctx;
-  const outcomes = await inParallel(names, options.parallel, (name) =>
-    backupOne(runCtx, name, options, { transfer, host }, names.length === 1),
-  );
+  const [host, outcomes] = await Promise.all([
+    probe,
+    inParallel(names, options.parallel, (name) =>
+      backupOne(runCtx, name, options, { transfer, host: probe }, names.length === 1),
+    ),
+  ]);
   const results = outcomes.map((o) => o.result);
   if (options.metricsFile && !options.dryRun)
     await updateMetrics(ctx, options.metricsFile, options.backupDir, results);
@@ -107,6 +112,8 @@ async function backupOne(
     if (!options.dryRun) await writeStatus(domainCtx, options.backupDir, done);
     return { result: done, exitCode: EXIT.ok };
   } catch (error) {
+    // Not this domain's failure: the run's (backupAll), reported once.
+    if (await rejects(setup.host)) throw error;
     const seconds = (ctx.now().getTime() - started) / 1000;
     const why = explain(error, { uri: ctx.uri, uid: process.getuid?.() });
     const failed: DomainResult = {
@@ -123,6 +130,12 @@ async function backupOne(
     await runLog.close();
   }
 }
+
+const rejects = (promise: Promise<unknown>): Promise<boolean> =>
+  promise.then(
+    () => false,
+    () => true,
+  );
 
 function bugReport(error: unknown): string {
   return `internal error (a bug in virtsnap): ${error instanceof Error ? error.stack : String(error)}`;

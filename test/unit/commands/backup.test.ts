@@ -119,6 +119,26 @@ describe("backup with a scripted runner", () => {
     assert.equal(runner.matching(/^virsh blockcommit/).length, 0, "nothing to put back");
   });
 
+  it("a host probe that fails fails the run once, on its own error, with nothing changed", async () => {
+    const runner = new ScriptedRun(hostScript(disk, false));
+    const refused =
+      "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/run/x': Connection refused";
+    runner.prepend([[/^virsh version/, { fail: refused }]]);
+    const { ctx } = scriptedContext(runner, path.join(work, "locks"));
+    const report = await backup(ctx, options(work));
+    assert.equal(report.ok, false);
+    assert.equal(report.host, null);
+    assert.match(report.error ?? "", /^cannot connect to libvirt at .*Connection refused/);
+    assert.match(report.domains[0]?.error ?? "", /^cannot connect to libvirt/);
+    // The domain was read beside the probe, and then left alone: no lock, no overlay, no copy.
+    assert.ok(runner.words().includes("virsh dumpxml"), runner.words().join(", "));
+    assert.deepEqual(
+      runner.calls.filter((c) => !/^virsh (version|domcapabilities|domstate|dumpxml)/.test(c)),
+      [],
+    );
+    assert.deepEqual(await fs.readdir(path.join(work, "locks")).catch(() => []), []);
+  });
+
   it("snapshot mode: after a failed copy the overlay is merged back, and the journal says failed", async () => {
     const runner = new ScriptedRun(hostScript(disk, false));
     runner.prepend([[/^qemu-img convert/, { fail: "qemu-img: No space left on device" }]]);
@@ -149,7 +169,8 @@ describe("backup with a scripted runner", () => {
     const { ctx } = scriptedContext(runner, path.join(work, "locks"));
     const report = await backup(ctx, options(work, { mode: "cbt" }));
     assert.equal(report.ok, true, JSON.stringify(report));
-    assert.deepEqual(runner.words(), [
+    const words = runner.words();
+    assert.deepEqual(words.slice(0, 11), [
       "virsh version",
       "virsh domcapabilities",
       "virsh domstate",
@@ -161,10 +182,34 @@ describe("backup with a scripted runner", () => {
       "virsh backup-begin",
       "virsh domjobinfo",
       "virsh domjobinfo",
-      "qemu-img check",
-      "virsh checkpoint-dumpxml",
-      "virsh checkpoint-list",
     ]);
+    // After the job: the file's check and the checkpoint's XML side by side, then the pruning.
+    assert.deepEqual(words.slice(11, 13).sort(), ["qemu-img check", "virsh checkpoint-dumpxml"]);
+    assert.deepEqual(words.slice(13), ["virsh checkpoint-list"]);
+  });
+
+  it("cbt mode: a checkpoint XML that cannot be read undoes the point once the files are done", async () => {
+    const runner = new ScriptedRun(cbtScript(disk));
+    runner.prepend([
+      [/^virsh checkpoint-dumpxml/, { fail: "error: Domain checkpoint not found" }],
+      [/^virsh domjobabort/, {}],
+    ]);
+    const { ctx } = scriptedContext(runner, path.join(work, "locks"));
+    const report = await backup(ctx, options(work, { mode: "cbt" }));
+    assert.equal(report.ok, false);
+    assert.match(report.domains[0]?.error ?? "", /checkpoint not found/);
+    // The check ran to its end before the undo, and the undo left no disk file behind.
+    const words = runner.words();
+    assert.ok(
+      words.indexOf("qemu-img check") < words.indexOf("virsh domjobabort"),
+      words.join(", "),
+    );
+    const domainDir = path.join(work, "backups", NAME);
+    const left = await fs.readdir(domainDir, { recursive: true });
+    assert.deepEqual(
+      left.filter((f) => f.includes(".qcow2")),
+      [],
+    );
   });
 
   it("cbt mode: after Ctrl-C during the job, the job is aborted (by the wait, then by the undo)", async () => {
