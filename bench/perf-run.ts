@@ -15,6 +15,8 @@ export interface VirtsnapRun {
   /** Peak resident set of the process tree /usr/bin/time waited for, in MiB. */
   rssMiB: number;
   stdout: string;
+  /** Its -v log (stderr), each line stamped with the time. */
+  log: string;
 }
 
 /** `virtsnap -v ARGS` under /usr/bin/time -v; a failure stops the benchmark. */
@@ -35,7 +37,7 @@ export async function virtsnapRun(args: string[], bin = BIN): Promise<VirtsnapRu
     commands.set(label, (commands.get(label) ?? 0) + 1);
   }
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1];
-  return { seconds, commands, rssMiB: Number(rss ?? 0) / 1024, stdout: r.stdout };
+  return { seconds, commands, rssMiB: Number(rss ?? 0) / 1024, stdout: r.stdout, log: r.stderr };
 }
 
 export function processCount(run: VirtsnapRun): number {
@@ -88,6 +90,22 @@ export async function evict(files: string[]): Promise<void> {
   await must("sync", []);
   for (const file of files)
     await must("dd", [`if=${file}`, "iflag=nocache", "count=0", "status=none"]);
+}
+
+/**
+ * A snapshot-mode full's two long phases, from its -v log: qemu-img convert writing the copy, then
+ * qemu-img check and the block digest reading it back (up to "point ... saved").
+ */
+export function fullPhases(run: VirtsnapRun): { write: number; readBack: number } | undefined {
+  const at = (pattern: RegExp) => {
+    const line = run.log.split("\n").find((l) => pattern.test(l));
+    return line ? Date.parse(line.split(" ")[0] ?? "") / 1000 : Number.NaN;
+  };
+  const convert = at(/ ! qemu-img convert /);
+  const check = at(/ \$ qemu-img check /);
+  const saved = at(/ point \S+ \(full\) saved$/);
+  if (![convert, check, saved].every(Number.isFinite)) return undefined;
+  return { write: check - convert, readBack: saved - check };
 }
 
 /** `cat FILES > /dev/null`, timed. */

@@ -8,6 +8,7 @@ import {
   catSeconds,
   evict,
   filesUnder,
+  fullPhases,
   processCount,
   settle,
   timedTool,
@@ -218,6 +219,8 @@ export interface LargeFigures {
   verify: number;
   cat: number;
   bytes: number;
+  /** The full's write and read-back, from its log (undefined if the log lacks the lines). */
+  phases: { write: number; readBack: number } | undefined;
 }
 
 /**
@@ -236,5 +239,6 @@ export async function largeFigures(vm: LabDomain, scratch: string): Promise<Larg
     verify: verify.seconds,
     cat,
     bytes,
+    phases: fullPhases(run),
   };
 }
