@@ -92,13 +92,20 @@ export async function evict(files: string[]): Promise<void> {
     await must("dd", [`if=${file}`, "iflag=nocache", "count=0", "status=none"]);
 }
 
+/** Seconds a snapshot-mode full spent writing its copy, and then reading it back. */
+export interface FullPhases {
+  write: number;
+  readBack: number;
+}
+
 /**
  * A snapshot-mode full's two long phases, from its -v log: qemu-img convert writing the copy, then
  * qemu-img check and the block digest reading it back (up to "point ... saved").
  */
-export function fullPhases(run: VirtsnapRun): { write: number; readBack: number } | undefined {
+export function fullPhases(run: VirtsnapRun): FullPhases | undefined {
+  const lines = run.log.split("\n");
   const at = (pattern: RegExp) => {
-    const line = run.log.split("\n").find((l) => pattern.test(l));
+    const line = lines.find((l) => pattern.test(l));
     return line ? Date.parse(line.split(" ")[0] ?? "") / 1000 : Number.NaN;
   };
   const convert = at(/ ! qemu-img convert /);

@@ -7,6 +7,7 @@ import { dropCheckpoints, timed, LIBVIRT_URI as URI } from "./common.js";
 import {
   catSeconds,
   evict,
+  type FullPhases,
   filesUnder,
   fullPhases,
   processCount,
@@ -220,7 +221,7 @@ export interface LargeFigures {
   cat: number;
   bytes: number;
   /** The full's write and read-back, from its log (undefined if the log lacks the lines). */
-  phases: { write: number; readBack: number } | undefined;
+  phases: FullPhases | undefined;
 }
 
 /**
